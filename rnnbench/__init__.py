@@ -1,0 +1,1 @@
+"""rnnbench: pure library code (problems, datasets, architectures, training, report) behind the flows."""

@@ -1,0 +1,1 @@
+"""Recurrent architectures benchmarked by rnnbench."""

@@ -1,0 +1,51 @@
+"""Validated dataset files: build (generate, validate, write atomically, reuse if valid) and load (read, validate)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from rnnbench import datasets, storage
+from schemas.dataset import validate_table
+from schemas.errors import ValidationError
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    path: str
+    reused: bool
+    seconds: float
+
+
+def build(spec: datasets.DatasetSpec, root: str, regenerate: bool = False) -> BuildResult:
+    """Make sure a valid file for `spec` exists under `root`; a valid existing file is reused, not rebuilt.
+    An invalid existing file is an error unless `regenerate` (the caller must ask for it explicitly)."""
+    start = time.perf_counter()
+    path = spec.path(root)
+    if storage.exists(path) and not regenerate:
+        load(path, expected=spec)
+        return BuildResult(path, True, time.perf_counter() - start)
+    x, y = datasets.generate(spec)
+    table = datasets.to_table(spec, x, y)
+    validate_table(table, source=f"{path} (before write)", expected=spec)
+    datasets.write_table(table, path)
+    return BuildResult(path, False, time.perf_counter() - start)
+
+
+def load(path: str, expected: datasets.DatasetSpec | None = None) -> datasets.Dataset:
+    """Read and validate a dataset file; never returns invalid data."""
+    try:
+        table = datasets.read_table(path)
+    except (OSError, ValueError) as exc:
+        raise ValidationError(path, [_unreadable(exc)]) from None
+    meta = validate_table(table, source=path, expected=expected)
+    x_shape, y_shape = datasets.parse_shape(meta["x_shape"]), datasets.parse_shape(meta["y_shape"])
+    return datasets.Dataset(
+        x=datasets.sequences(table.column("x"), x_shape), y=datasets.sequences(table.column("y"), y_shape), meta=meta
+    )
+
+
+def _unreadable(exc: Exception):
+    from schemas.errors import Failure
+
+    return Failure("<file>", "readable_parquet", None, detail=f"{type(exc).__name__}: {exc}")

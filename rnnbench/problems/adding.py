@@ -1,0 +1,70 @@
+"""adding: sum the two values marked by a mask, one in each half of the sequence (Arjovsky et al. 2016 variant)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnbench.problems.base import Problem
+
+
+class Adding(Problem):
+    """Input (T, 2): channel 0 values ~ U[0,1]; channel 1 a mask with exactly two ones, one at an index
+    uniform in [0, T//2), one uniform in [T//2, T). Target: the sum of the two marked values, at the last step.
+
+        values: 0.5 0.9 0.1 0.8 0.2 0.3
+        mask:   1   0   0   0   1   0       -> y = 0.5 + 0.2 = 0.7   (MSE)
+
+    Baseline: predicting 1.0 gives MSE = 2 x 1/12 = 1/6. Solved: test MSE <= 0.01.
+    Also reported: fraction of test sequences with |error| < 0.04 (Hochreiter & Schmidhuber 1997).
+    """
+
+    name = "adding"
+    input_size = 2
+    output_size = 1
+    target_kind = "last"
+    loss = "mse"
+    metric_name = "mse"
+    higher_is_better = False
+    min_seq_len = 2
+    y_range = (0.0, 2.0)
+    tolerance = 0.04
+
+    def generate(self, n, seq_len, rng):
+        half = seq_len // 2
+        values = rng.random((n, seq_len), dtype=np.float32)
+        first = rng.integers(0, half, size=n)
+        second = rng.integers(half, seq_len, size=n)
+        rows = np.arange(n)
+        x = np.zeros((n, seq_len, 2), dtype=np.float32)
+        x[:, :, 0] = values
+        x[rows, first, 1] = 1.0
+        x[rows, second, 1] = 1.0
+        y = (values[rows, first] + values[rows, second]).reshape(n, 1, 1)
+        return x, y
+
+    def semantic_checks(self, x, y):
+        values, mask = x[:, :, 0], x[:, :, 1]
+        half = x.shape[1] // 2
+        binary = np.all((mask == 0) | (mask == 1), axis=1)
+        one_per_half = (mask[:, :half].sum(axis=1) == 1) & (mask[:, half:].sum(axis=1) == 1)
+        # float32 sum of the two marked values, as generated; exact unless the data was altered
+        marked = np.where(mask == 1, values, np.float32(0)).sum(axis=1, dtype=np.float32)
+        return {
+            "mask_is_binary": ("x", binary),
+            "mask_has_one_one_per_half": ("x", binary & one_per_half),
+            "target_is_sum_of_marked": ("y", np.abs(y[:, 0, 0] - marked) <= 1e-6),
+        }
+
+    def baseline(self, seq_len):
+        return 1.0 / 6.0
+
+    def metrics(self, pred, y, mask):
+        out = super().metrics(pred, y, mask)
+        out["within_0.04"] = float(np.mean(np.abs(pred[:, -1, 0] - y[:, -1, 0]) < self.tolerance))
+        return out
+
+    def solved(self, metric, seq_len):
+        return bool(metric <= 0.01)
+
+    def solved_rule(self):
+        return "test MSE <= 0.01"

@@ -1,0 +1,51 @@
+"""copy_memory: remember a vector shown at step 0 through T-1 steps of noise (the notebook's regression variant)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnbench.problems.base import Problem
+
+
+class CopyMemory(Problem):
+    """Input (T, 10): step 0 holds v ~ U[0,1]^10, steps 1..T-1 noise U[0, 0.1]^10. Target v, read at the last step.
+
+        step:   0          1           ...  T-1
+        x:      v          noise<=0.1  ...  noise<=0.1
+        y:                                  v        (MSE)
+
+    Baseline: predicting 0.5 gives MSE = Var(U[0,1]) = 1/12. Solved: test MSE <= 0.1 x baseline.
+    """
+
+    name = "copy_memory"
+    dim = 10
+    noise_max = 0.1
+    input_size = dim
+    output_size = dim
+    target_kind = "last"
+    loss = "mse"
+    metric_name = "mse"
+    higher_is_better = False
+    min_seq_len = 2
+
+    def generate(self, n, seq_len, rng):
+        x = rng.random((n, seq_len, self.dim), dtype=np.float32)
+        x[:, 1:, :] *= np.float32(self.noise_max)
+        y = x[:, :1, :].copy()
+        return x, y
+
+    def semantic_checks(self, x, y):
+        tail = x[:, 1:, :].reshape(len(x), -1)
+        return {
+            "target_equals_step0": ("y", np.all(y[:, 0, :] == x[:, 0, :], axis=1)),
+            "noise_in_0_to_0.1": ("x", np.all((tail >= 0) & (tail <= self.noise_max), axis=1)),
+        }
+
+    def baseline(self, seq_len):
+        return 1.0 / 12.0
+
+    def solved(self, metric, seq_len):
+        return bool(metric <= 0.1 * self.baseline(seq_len))
+
+    def solved_rule(self):
+        return "test MSE <= 0.1 x baseline (1/12)"

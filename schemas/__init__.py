@@ -1,0 +1,1 @@
+"""pandera schemas checked at every Parquet boundary: datasets, metrics and learning curves."""

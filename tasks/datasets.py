@@ -1,0 +1,30 @@
+"""Prefect tasks that build and validate dataset files (thin wrappers over rnnbench.dataset_store)."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+
+from rnnbench import dataset_store
+from rnnbench.datasets import DatasetSpec
+from schemas.errors import ValidationError
+
+
+@task(name="build-dataset", task_run_name="build {spec.problem} T={spec.seq_len} {spec.split} seed={spec.seed}")
+def build_dataset(spec: DatasetSpec, root: str, regenerate: bool = False) -> dict:
+    result = dataset_store.build(spec, root, regenerate=regenerate)
+    verb = "reused valid" if result.reused else "wrote"
+    get_run_logger().info("%s %s (%d rows, %.2f s)", verb, result.path, spec.n_rows, result.seconds)
+    return {"path": result.path, "reused": result.reused, "seconds": result.seconds}
+
+
+@task(name="validate-dataset", task_run_name="validate {path}")
+def validate_dataset(path: str) -> str | None:
+    """None when valid, else the full message naming file, column, check and failed rows."""
+    try:
+        meta = dataset_store.load(path).meta
+    except ValidationError as err:
+        get_run_logger().error(str(err))
+        return str(err)
+    get_run_logger().info("%s: valid (%s T=%s %s, %s rows)", path, meta["problem"], meta["seq_len"],
+                          meta["split"], meta["n_rows"])
+    return None
