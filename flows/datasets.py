@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         runtime.fail(str(exc))
     with runtime.prefect_api():
         results = datasets_flow(specs, args.out, args.regenerate)
-    for spec, result in zip(specs, results, strict=True):
+    for result in results:
         print(f"{'reused' if result['reused'] else 'wrote '} {result['path']}")
     return 0
 

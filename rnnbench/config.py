@@ -1,0 +1,192 @@
+"""Typed configuration: a comparison config (presets + overrides) expands into one RunSpec per job."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from rnnbench.archs import get_arch
+from rnnbench.datasets import DatasetSpec
+from rnnbench.problems import get_problem
+
+RecurrentInit = Literal["default", "orthogonal", "identity"]
+
+
+class ModelOptions(BaseModel):
+    """Architecture options shared by every run of a sweep; each is recorded in every metrics row."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    num_layers: int = Field(1, ge=1, description="stacked recurrent layers")
+    bidirectional: bool = Field(False, description="classic cells only; not allowed on per-step problems")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="between layers; needs num_layers > 1")
+    bias: bool = True
+    proj_size: int = Field(0, ge=0, description="LSTM projection size (0 = none); must be < hidden_size")
+    forget_bias: float | None = Field(None, description="LSTM forget-gate bias (nn.LSTM has no flag for it)")
+    recurrent_init: RecurrentInit = Field("default", description="'identity' is IRNN, for rnn_relu only")
+
+    @model_validator(mode="after")
+    def _dropout_needs_layers(self):
+        if self.dropout > 0 and self.num_layers == 1:
+            raise ValueError(f"dropout={self.dropout} acts between layers; it needs num_layers > 1")
+        return self
+
+
+class RunSpec(BaseModel):
+    """One train-and-evaluate job. Everything that changes its result is a field, so the id is a hash."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    problem: str
+    arch: str
+    seq_len: int = Field(ge=2)
+    seed: int = Field(ge=0)
+    hidden_size: int = Field(ge=1)
+    steps: int = Field(ge=1)
+    lr: float = Field(gt=0)
+    batch_size: int = Field(ge=1)
+    clip_norm: float = Field(1.0, gt=0)
+    eval_every: int = Field(ge=1)
+    eval_rows: int = Field(256, ge=1, description="test rows scored at each learning-curve point")
+    n_test: int = Field(ge=1)
+    model: ModelOptions = ModelOptions()
+
+    @property
+    def run_id(self) -> str:
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return f"{self.problem}-{self.arch}-T{self.seq_len}-s{self.seed}-{hashlib.sha256(payload).hexdigest()[:12]}"
+
+    @property
+    def n_train(self) -> int:
+        # every update sees fresh sequences, as in the notebook (it generated each batch anew)
+        return self.steps * self.batch_size
+
+    def datasets(self) -> tuple[DatasetSpec, DatasetSpec]:
+        # the data seed is the run seed: every architecture of a seed sees the same sequences
+        return (DatasetSpec(self.problem, self.seq_len, "train", self.seed, self.n_train),
+                DatasetSpec(self.problem, self.seq_len, "test", self.seed, self.n_test))
+
+    def check(self) -> None:
+        """Raise ValueError naming the bad value for combinations pydantic cannot see."""
+        problem = get_problem(self.problem)
+        arch = get_arch(self.arch)
+        problem.check_seq_len(self.seq_len)
+        m = self.model
+        if m.bidirectional and "bidirectional" not in arch.options:
+            raise ValueError(f"arch {self.arch!r} has no bidirectional form; archs with one: rnn_tanh, rnn_relu, gru, lstm")
+        if m.bidirectional and problem.target_kind == "per_step":
+            raise ValueError(f"bidirectional models see future steps, so they are not allowed on the per-step "
+                             f"problem {self.problem!r}")
+        if m.proj_size and "proj_size" not in arch.options:
+            raise ValueError(f"proj_size={m.proj_size} is an LSTM option; arch {self.arch!r} has none")
+        if m.proj_size and m.proj_size >= self.hidden_size:
+            raise ValueError(f"proj_size={m.proj_size} must be smaller than hidden_size={self.hidden_size}")
+        if m.forget_bias is not None and "forget_bias" not in arch.options:
+            raise ValueError(f"forget_bias is an LSTM option; arch {self.arch!r} has none")
+        if m.recurrent_init not in arch.recurrent_inits:
+            raise ValueError(f"recurrent_init={m.recurrent_init!r} is not available for {self.arch!r}; "
+                             f"choose from {', '.join(arch.recurrent_inits)}")
+        if self.eval_every > self.steps:
+            raise ValueError(f"eval_every={self.eval_every} is larger than steps={self.steps}")
+
+
+class ProblemGrid(BaseModel):
+    """One problem's sequence lengths and budget."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    problem: str
+    seq_lens: list[int] = Field(min_length=1)
+    hidden_size: int = Field(ge=1)
+    steps: int = Field(ge=1)
+
+
+class CompareConfig(BaseModel):
+    """A whole comparison: the grid, the shared training settings, and where it runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    preset: str = "custom"
+    grids: list[ProblemGrid] = Field(min_length=1)
+    archs: list[str] = Field(min_length=1)
+    seeds: int = Field(1, ge=1, description="number of seeds, 0..seeds-1; each seed is a new init and new data")
+    lr: float = Field(1e-3, gt=0)
+    batch_size: int = Field(64, ge=1)
+    clip_norm: float = Field(1.0, gt=0, description="gradient-norm clipping")
+    eval_points: int = Field(10, ge=1, description="learning-curve points per run")
+    n_test: int = Field(1000, ge=1, description="stored test sequences per (problem, seq_len, seed)")
+    model: ModelOptions = ModelOptions()
+    out: str = "results"
+    data_root: str | None = Field(None, description="dataset root; default OUT/data")
+    ray_address: str | None = None
+    cpus_per_job: float = Field(1.0, gt=0)
+    gpus_per_job: float = Field(0.0, ge=0)
+    max_retries: int = Field(2, ge=0, description="retries of a job that raised, before it is recorded failed")
+
+    @property
+    def dataset_root(self) -> str:
+        from rnnbench.storage import join
+
+        return self.data_root or join(self.out, "data")
+
+    def runs(self) -> list[RunSpec]:
+        """Expand to one RunSpec per arch x problem x seq_len x seed; raises ValueError on a bad combination."""
+        for name in self.archs:
+            get_arch(name)
+        specs = []
+        for grid in self.grids:
+            for seq_len in grid.seq_lens:
+                for arch in self.archs:
+                    for seed in range(self.seeds):
+                        spec = RunSpec(
+                            problem=grid.problem, arch=arch, seq_len=seq_len, seed=seed,
+                            hidden_size=grid.hidden_size, steps=grid.steps, lr=self.lr,
+                            batch_size=self.batch_size, clip_norm=self.clip_norm,
+                            eval_every=max(1, grid.steps // self.eval_points), n_test=self.n_test,
+                            model=self.model,
+                        )
+                        spec.check()
+                        specs.append(spec)
+        return specs
+
+    def datasets(self) -> list[DatasetSpec]:
+        return sorted({d for run in self.runs() for d in run.datasets()},
+                      key=lambda d: (d.problem, d.seq_len, d.seed, d.split))
+
+
+def _seed_grids() -> list[ProblemGrid]:
+    # the notebook's grid and budgets: epochs x batches per epoch = updates
+    return [
+        ProblemGrid(problem="copy_memory", seq_lens=[50], hidden_size=64, steps=1000),
+        ProblemGrid(problem="sequential_xor", seq_lens=[20], hidden_size=32, steps=500),
+        ProblemGrid(problem="adding", seq_lens=[50, 100, 200], hidden_size=64, steps=500),
+    ]
+
+
+def _smoke_grids() -> list[ProblemGrid]:
+    # tiny but not trivial: XOR at T=10 learns visibly within 150 updates
+    return [
+        ProblemGrid(problem="copy_memory", seq_lens=[10], hidden_size=16, steps=100),
+        ProblemGrid(problem="sequential_xor", seq_lens=[10], hidden_size=16, steps=150),
+        ProblemGrid(problem="adding", seq_lens=[10], hidden_size=16, steps=100),
+    ]
+
+
+PRESETS = {
+    "seed": lambda: {"grids": _seed_grids(), "archs": ["rnn_tanh", "gru", "lstm"], "seeds": 1},
+    "smoke": lambda: {"grids": _smoke_grids(), "archs": ["rnn_tanh", "gru", "lstm"], "seeds": 1,
+                      "batch_size": 32, "lr": 3e-3, "n_test": 256, "eval_points": 5},
+}
+
+
+def from_preset(name: str, **overrides) -> CompareConfig:
+    """A preset with overrides; None values mean "keep the preset's"."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(sorted(PRESETS))}")
+    base = PRESETS[name]()
+    base["preset"] = name
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    return CompareConfig(**base)

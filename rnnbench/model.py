@@ -1,0 +1,54 @@
+"""One model builder: an architecture's core plus a linear readout; it knows sizes, never a problem."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from rnnbench.archs import get_arch
+
+
+class SequenceModel(nn.Module):
+    """core -> linear readout, at every step ("per_step") or at each sequence's true last step ("last")."""
+
+    def __init__(self, core: nn.Module, output_size: int, target_kind: str) -> None:
+        super().__init__()
+        self.core = core
+        self.readout = nn.Linear(core.output_size, output_size)
+        self.target_kind = target_kind
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """x [B,T,D] -> [B,T,O] (per_step) or [B,1,O] (last)."""
+        outputs, last = self.core(x, lengths)
+        if self.target_kind == "per_step":
+            return self.readout(outputs)
+        return self.readout(last).unsqueeze(1)
+
+
+def build_model(arch: str, input_size: int, output_size: int, target_kind: str, hidden_size: int,
+                num_layers: int = 1, bias: bool = True, dropout: float = 0.0, bidirectional: bool = False,
+                proj_size: int = 0, forget_bias: float | None = None, recurrent_init: str = "default") -> SequenceModel:
+    spec = get_arch(arch)
+    options = dict(num_layers=num_layers, bias=bias, dropout=dropout)
+    extra = dict(bidirectional=bidirectional, proj_size=proj_size, forget_bias=forget_bias,
+                 recurrent_init=recurrent_init)
+    if spec.options:
+        options |= {k: v for k, v in extra.items() if k in spec.options or k == "recurrent_init"}
+    core = spec.build(input_size, hidden_size, **options)
+    return SequenceModel(core, output_size, target_kind)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def state_size(arch: str, hidden_size: int, num_layers: int = 1, bidirectional: bool = False,
+               proj_size: int = 0, state: int | None = None) -> int:
+    """Numbers a model carries from one step to the next, per sequence (what it can remember with)."""
+    directions = 2 if bidirectional else 1
+    if arch == "lstm":
+        per_layer = (proj_size or hidden_size) + hidden_size  # h (projected) and c
+    elif arch == "lru":
+        per_layer = 2 * (state or hidden_size)  # complex diagonal state: real and imaginary parts
+    else:
+        per_layer = hidden_size
+    return per_layer * num_layers * directions

@@ -1,0 +1,139 @@
+"""Schemas of the comparison's outputs: one metrics row per job, and learning-curve points (pandera.polars)."""
+
+from __future__ import annotations
+
+import pandera.polars as pap
+import polars as pl
+from pandera.errors import SchemaError, SchemaErrors
+
+from rnnbench import storage
+from rnnbench.archs import ARCHS
+from rnnbench.problems import PROBLEMS
+from schemas.errors import Failure, ValidationError
+
+STATUSES = ("ok", "diverged", "failed")
+
+
+class RunKey(pap.DataFrameModel):
+    """What identifies a job: shared by metrics and curves."""
+
+    run_id: str = pap.Field(nullable=False)
+
+
+class Metrics(RunKey):
+    """One row per job (long format: the metric's name is a column, every table and plot derives from it)."""
+
+    problem: str = pap.Field(isin=list(PROBLEMS))
+    arch: str = pap.Field(isin=list(ARCHS))
+    seq_len: int = pap.Field(ge=2)
+    seed: int = pap.Field(ge=0)
+    hidden_size: int = pap.Field(ge=1)
+    num_layers: int = pap.Field(ge=1)
+    bidirectional: bool
+    dropout: float = pap.Field(ge=0, lt=1)
+    bias: bool
+    proj_size: int = pap.Field(ge=0)
+    forget_bias: float = pap.Field(nullable=True)
+    recurrent_init: str = pap.Field(isin=["default", "orthogonal", "identity"])
+    steps: int = pap.Field(ge=1)
+    steps_done: int = pap.Field(ge=0)
+    lr: float = pap.Field(gt=0)
+    batch_size: int = pap.Field(ge=1)
+    clip_norm: float = pap.Field(gt=0)
+    n_train: int = pap.Field(ge=1)
+    n_test: int = pap.Field(ge=1)
+    params: int = pap.Field(ge=1, nullable=True)
+    state_size: int = pap.Field(ge=1, nullable=True)
+    metric_name: str = pap.Field(isin=["mse", "accuracy"])
+    higher_is_better: bool
+    test_metric: float = pap.Field(ge=0, nullable=True)
+    baseline: float = pap.Field(gt=0)
+    score: float = pap.Field(nullable=True)
+    solved: bool
+    solved_rule: str
+    within_tolerance: float = pap.Field(ge=0, le=1, nullable=True)
+    final_train_loss: float = pap.Field(nullable=True)
+    status: str = pap.Field(isin=list(STATUSES))
+    error: str = pap.Field(nullable=True)
+    train_seconds: float = pap.Field(ge=0, nullable=True)
+    steps_per_second: float = pap.Field(gt=0, nullable=True)
+    device: str = pap.Field(nullable=True)
+    node: str
+    torch_version: str
+    python_version: str
+
+    class Config:
+        strict = True
+        unique = ["run_id"]
+
+    @pap.dataframe_check(name="ok_rows_have_a_finite_metric")
+    def ok_rows_scored(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select(
+            (pl.col("status") != "ok") | (pl.col("test_metric").is_not_null() & pl.col("test_metric").is_finite())
+        )
+
+    @pap.dataframe_check(name="steps_done_le_steps")
+    def steps_bound(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("steps_done") <= pl.col("steps"))
+
+
+class Curves(RunKey):
+    """Learning-curve points: train loss over the last window of updates, and the test metric on a probe set."""
+
+    step: int = pap.Field(ge=1)
+    train_loss: float
+    test_metric: float = pap.Field(ge=0)
+
+    class Config:
+        strict = True
+        unique = ["run_id", "step"]
+
+
+def _validate(frame: pl.DataFrame, model: type[pap.DataFrameModel], source: str) -> pl.DataFrame:
+    try:
+        return model.validate(frame, lazy=True)
+    except SchemaErrors as err:
+        cases = err.failure_cases
+        failures = [
+            Failure(column or "<table>", check, int(count), len(frame))
+            for column, check, count in cases.group_by("column", "check", maintain_order=True)
+            .len().iter_rows()
+        ]
+        raise ValidationError(source, failures) from None
+    except SchemaError as err:
+        raise ValidationError(source, [Failure("<table>", "schema", None, detail=str(err))]) from None
+
+
+def metrics_frame(rows: list[dict]) -> pl.DataFrame:
+    """Rows -> a frame with the schema's column types even when a column is all null."""
+    dtypes = {name: col.dtype.type for name, col in Metrics.to_schema().columns.items()}
+    return pl.DataFrame(rows, schema=dtypes, strict=False)
+
+
+def curves_frame(rows: list[dict]) -> pl.DataFrame:
+    dtypes = {name: col.dtype.type for name, col in Curves.to_schema().columns.items()}
+    return pl.DataFrame(rows, schema=dtypes, strict=False)
+
+
+def write_validated(frame: pl.DataFrame, model: type[pap.DataFrameModel], location: str) -> str:
+    """Validate, then write atomically (temporary name + rename)."""
+    _validate(frame, model, f"{location} (before write)")
+
+    def _write(fs, tmp):
+        with fs.open_output_stream(tmp) as out:
+            frame.write_parquet(out)
+
+    return storage.atomic_write(location, _write)
+
+
+def read_validated(location: str, model: type[pap.DataFrameModel]) -> pl.DataFrame:
+    fs, path = storage.resolve(location)
+    try:
+        with fs.open_input_file(path) as src:
+            frame = pl.read_parquet(src)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise ValidationError(location, [Failure("<file>", "readable_parquet", None, detail=str(exc))]) from None
+    return _validate(frame, model, location)
+
+
+__all__ = ["Curves", "Metrics", "curves_frame", "metrics_frame", "read_validated", "write_validated"]

@@ -1,0 +1,73 @@
+"""Shared pytest fixtures.
+
+Environment: telemetry is switched off at import, before Prefect or Ray can be imported by a test module
+(there is no internet here; telemetry would only produce errors and delays).
+
+Fixtures:
+- `prefect_api` (session): ONE temporary Prefect API for the whole test session. Tests that run flows ask
+  for it; tests that must prove "no API is needed" (bad CLI input) simply do not.
+
+Add further runtime fixtures (e.g. a session-scoped Ray cluster) in their own section below, following the
+same pattern: start once per session, export what subprocesses and workers need through os.environ, and
+restore the previous environment afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+for _key, _value in {
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "RAY_USAGE_STATS_ENABLED": "0",
+}.items():
+    os.environ.setdefault(_key, _value)
+
+
+# ---- environment helpers ---------------------------------------------------------------------------------
+
+
+class _EnvPatch:
+    """Set os.environ keys and put back exactly what was there before (absent keys are removed again)."""
+
+    def __init__(self, **updates: str) -> None:
+        self.updates = updates
+        self.saved: dict[str, str | None] = {}
+
+    def __enter__(self) -> _EnvPatch:
+        for key, value in self.updates.items():
+            self.saved[key] = os.environ.get(key)
+            os.environ[key] = value
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for key, old in self.saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+# ---- Prefect ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[str]:
+    """The URL of one Prefect API (temporary SQLite database) shared by every test of the session.
+
+    `prefect_test_harness` starts a SubprocessASGIServer and sets the PREFECT_API_URL *setting* for this
+    process via `temporary_settings`; it yields nothing, so the URL is read back from the setting. It is also
+    exported as the PREFECT_API_URL *environment variable*, so that `flows.runtime.prefect_api()` reuses it
+    instead of starting its own server, and subprocesses and Ray workers started by tests inherit it.
+    """
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        url = PREFECT_API_URL.value()
+        assert url, "prefect_test_harness did not set PREFECT_API_URL"
+        with _EnvPatch(PREFECT_API_URL=url):
+            yield url
