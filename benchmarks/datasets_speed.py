@@ -56,22 +56,22 @@ def main(argv: list[str] | None = None) -> int:
 
     times: dict[str, float] = {}
 
-    def stage(name: str, fn):
+    def stage(name: str, fn, *fn_args, **fn_kwargs):
         start = time.perf_counter()
-        result = fn()
+        result = fn(*fn_args, **fn_kwargs)
         times[name] = time.perf_counter() - start
         print(f"  {name:<9} {times[name]:7.2f} s  {values / times[name] / 1e6:8.1f} M values/s", flush=True)
         return result
 
     tmp = tempfile.mkdtemp(prefix="rnnbench-speed-")
     try:
-        x, y = stage("generate", lambda: datasets.generate(spec))
-        table = stage("to_table", lambda: datasets.to_table(spec, x, y))
-        stage("validate", lambda: validate_table(table, source="benchmark (in memory)", expected=spec))
-        path = stage("write", lambda: datasets.write_table(table, spec.path(tmp)))
+        x, y = stage("generate", datasets.generate, spec)
+        table = stage("to_table", datasets.to_table, spec, x, y)
+        stage("validate", validate_table, table, source="benchmark (in memory)", expected=spec)
+        path = stage("write", datasets.write_table, table, spec.path(tmp))
         size = os.path.getsize(path)
-        del table, x, y
-        loaded = stage("load", lambda: dataset_store.load(path, expected=spec))
+        del table, x, y  # free 1.6 GB before reading the file back
+        loaded = stage("load", dataset_store.load, path, expected=spec)
         assert loaded.x.shape == (args.n, args.seq_len, 2)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

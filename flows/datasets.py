@@ -21,9 +21,10 @@ def plan(problems: list[str], seq_lens: list[int], n_train: int, n_test: int, se
         get_problem(name)
     cli.positive_int(n_train, "--n-train")
     cli.positive_int(n_test, "--n-test")
+    # dict.fromkeys: a name or length given twice must not build the same file twice at once
     specs = [
         DatasetSpec(p, t, split, seed, n_train if split == "train" else n_test)
-        for p in problems for t in seq_lens for split in SPLITS
+        for p in dict.fromkeys(problems) for t in dict.fromkeys(seq_lens) for split in SPLITS
     ]
     for spec in specs:
         spec.check()

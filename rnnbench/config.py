@@ -42,7 +42,7 @@ class RunSpec(BaseModel):
 
     problem: str
     arch: str
-    seq_len: int = Field(ge=2)
+    seq_len: int = Field(ge=1, description="the problem decides the minimum")
     seed: int = Field(ge=0)
     hidden_size: int = Field(ge=1)
     steps: int = Field(ge=1)

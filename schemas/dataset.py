@@ -92,12 +92,16 @@ def validate_table(table: pa.Table, source: str, expected: datasets.DatasetSpec 
         raise ValidationError(source, failures)
     problem = PROBLEMS[meta["problem"]]
     seq_len = int(meta["seq_len"])
-    try:
-        x = datasets.sequences(table.column("x"), (seq_len, problem.input_size))
-        y = datasets.sequences(table.column("y"), (problem.target_steps(seq_len), problem.output_size))
-    except (KeyError, ValueError, pa.ArrowException) as exc:
-        failures.append(Failure("x/y", "sequence_layout", None, detail=f"{type(exc).__name__}: {exc}"))
-        raise ValidationError(source, failures) from None
+    arrays = {}
+    shapes = {"x": (seq_len, problem.input_size), "y": (problem.target_steps(seq_len), problem.output_size)}
+    for column, shape in shapes.items():
+        try:
+            arrays[column] = datasets.sequences(table.column(column), shape)
+        except (KeyError, ValueError, pa.ArrowException) as exc:
+            failures.append(Failure(column, "sequence_layout", None, detail=f"{type(exc).__name__}: {exc}"))
+    if len(arrays) < 2:
+        raise ValidationError(source, failures)
+    x, y = arrays["x"], arrays["y"]
     counts: dict[tuple[str, str], int] = {}
     schema = dataset_schema(problem, seq_len, x, y, counts)
     try:
@@ -109,7 +113,9 @@ def validate_table(table: pa.Table, source: str, expected: datasets.DatasetSpec 
             if key in counts:
                 failures.append(Failure(key[0], key[1], counts[key], n))
             else:
-                failures.append(Failure(column or "<table>", check, None))
+                rows = cases.filter((pl.col("column") == column) & (pl.col("check") == check))["index"]
+                failed = rows.drop_nulls().n_unique()
+                failures.append(Failure(column or "<table>", check, failed or None, n if failed else None))
     ids = table.column("id").to_numpy()
     if not failures and meta["content_hash"] != datasets.content_hash(ids, x, y):
         failures.append(Failure("<all>", "content_hash", None, detail="data differs from the hash in the metadata"))

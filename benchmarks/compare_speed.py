@@ -1,0 +1,628 @@
+"""Pipeline speed, side by side in one run: against the notebook, against a bare PyTorch loop, and its own overhead.
+
+The machine is small and shared, so every comparison is measured in the same run, one after the other
+(never concurrently), and the load average is printed with the results.
+
+  (a) end to end   `python -m flows.compare --preset seed --out TMP` (a subprocess with no PREFECT_API_URL,
+                   so starting the embedded Prefect API and Ray is included) versus the notebook's own code
+                   for the same grid, run sequentially in one process (`--notebook-only`, also a subprocess):
+                   its model classes, per-batch generators, training loops, prints and test evaluations,
+                   with torch's default threads. Goal: pipeline / notebook wall time <= 0.75.
+  (b) throughput   rnnbench.train.train_and_evaluate (its steps_per_second, which excludes evaluation) versus
+                   a bare loop over the same model (build_model), data, Adam and clip_grad_norm_: LSTM H=64,
+                   adding T=100, batch 64, 1 thread, flushed denormals, repetitions interleaved A B A B A B.
+                   Goal: median pipeline / median bare >= 0.95.
+  (c) overhead     the compare flow on a grid of 50 tiny jobs (subprocess, no PREFECT_API_URL, fresh --out):
+                   overhead = wall - sum(train_seconds) / CPUs. Goals: <= 20 s in all (start-up included) and
+                   <= 0.2 s per job in the job phase (between the flow's "N jobs" and "wrote metrics" log lines).
+
+    .venv/bin/python benchmarks/compare_speed.py [--skip-a] [--skip-b] [--skip-c] [--steps 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = Path(__file__).resolve()
+
+GOAL_E2E_RATIO = 0.75
+GOAL_THROUGHPUT_RATIO = 0.95
+GOAL_OVERHEAD_S = 20.0
+GOAL_OVERHEAD_PER_JOB_S = 0.2
+
+# 5 archs x 10 seeds = 50 jobs of 20 updates each on XOR T=10 (the smoke preset's batch 32 and 5 eval points)
+TINY_GRID_ARGS = ["--preset", "smoke", "--problems", "sequential_xor", "--seq-lens", "10",
+                  "--archs", "rnn_tanh,gru,lstm,mingru,minlstm", "--seeds", "10", "--steps", "20",
+                  "--hidden-size", "8"]
+TINY_GRID_JOBS = 50
+
+# log lines of the flow subprocess that mark its phases (Prefect's console handler prints the driver's logs)
+MILESTONES = {
+    "flow_begins": "Beginning flow run",
+    "datasets_built": " jobs: ",
+    "metrics_written": "wrote ",
+    "flow_finished": "Finished in state",
+}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Subprocesses, timed from outside with every output line time-stamped on arrival
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Timed:
+    seconds: float
+    returncode: int
+    lines: list[tuple[float, str]] = field(default_factory=list)
+
+    def first(self, needle: str) -> float | None:
+        return next((t for t, line in self.lines if needle in line), None)
+
+    def tail(self, n: int = 30) -> str:
+        return "\n".join(line for _, line in self.lines[-n:])
+
+
+def run_timed(cmd: list[str], env: dict[str, str], timeout: float) -> Timed:
+    """Run `cmd` in the repo root; its own process group, so a timeout ends it and everything it started."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            bufsize=1, start_new_session=True)
+    timer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
+    timer.start()
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append((time.perf_counter() - start, line.rstrip()))
+        proc.wait()
+    finally:
+        timer.cancel()
+    return Timed(time.perf_counter() - start, proc.returncode, lines)
+
+
+def flow_env() -> dict[str, str]:
+    """The caller's environment without an API or cluster to join, so the flow starts its own (start-up counted)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")  # line-by-line output, so the time stamps are true
+    for key in ("PREFECT_API_URL", "RAY_ADDRESS"):
+        env.pop(key, None)
+    return env
+
+
+def run_flow(args: list[str], out: str, timeout: float) -> Timed:
+    timed = run_timed([sys.executable, "-m", "flows.compare", *args, "--out", out], flow_env(), timeout)
+    if timed.returncode != 0:
+        raise RuntimeError(f"flows.compare {' '.join(args)} exited {timed.returncode}:\n{timed.tail()}")
+    return timed
+
+
+def train_seconds(out: str) -> list[float]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(os.path.join(out, "metrics.parquet"), columns=["train_seconds"])
+    return [s for s in table.column("train_seconds").to_pylist() if s is not None]
+
+
+def phases(timed: Timed) -> dict[str, float]:
+    """Seconds from launch to each milestone that appeared in the flow's log, then to process exit."""
+    found = {name: timed.first(needle) for name, needle in MILESTONES.items()}
+    marks = {name: t for name, t in found.items() if t is not None}
+    marks["exit"] = timed.seconds
+    return marks
+
+
+def print_phases(marks: dict[str, float]) -> None:
+    previous, label = 0.0, "launch"
+    for name, t in marks.items():
+        print(f"    {label:>15} -> {name:<15} {t - previous:7.1f} s")
+        previous, label = t, name
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# (a) End to end: the seed grid through the pipeline versus the notebook's own code
+# ---------------------------------------------------------------------------------------------------------------
+
+def measure_end_to_end(workers: int) -> dict:
+    print("\n(a) end to end: notebook's code (one process) vs python -m flows.compare --preset seed", flush=True)
+    notebook = run_timed([sys.executable, str(SCRIPT), "--notebook-only"], dict(os.environ, PYTHONUNBUFFERED="1"),
+                         timeout=3600)
+    if notebook.returncode != 0:
+        raise RuntimeError(f"notebook baseline exited {notebook.returncode}:\n{notebook.tail()}")
+    print(f"  notebook: {notebook.seconds:7.1f} s wall", flush=True)
+    out = tempfile.mkdtemp(prefix="rnnbench-e2e-")
+    try:
+        pipeline = run_flow(["--preset", "seed"], out, timeout=3600)
+        trained = train_seconds(out)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    print(f"  pipeline: {pipeline.seconds:7.1f} s wall; {len(trained)} jobs, training {sum(trained):.1f} s in all "
+          f"(/{workers} CPUs = {sum(trained) / workers:.1f} s, longest job {max(trained):.1f} s)")
+    print_phases(phases(pipeline))
+    ratio = pipeline.seconds / notebook.seconds
+    return {"measured": ratio, "detail": f"{pipeline.seconds:.0f} s / {notebook.seconds:.0f} s"}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# (b) Training throughput: train_and_evaluate versus a bare loop, interleaved
+# ---------------------------------------------------------------------------------------------------------------
+
+def throughput_spec(steps: int):
+    from rnnbench.config import RunSpec
+
+    # one evaluation, at the end: train_and_evaluate's steps_per_second excludes it anyway
+    return RunSpec(problem="adding", arch="lstm", seq_len=100, seed=0, hidden_size=64, steps=steps, lr=1e-3,
+                   batch_size=64, eval_every=steps, eval_rows=256, n_test=256)
+
+
+def single_thread_flushed() -> None:
+    import torch
+
+    # what train_and_evaluate's configure_cpu does, so both sides run the same arithmetic
+    torch.set_num_threads(1)
+    torch.set_flush_denormal(True)
+
+
+def pipeline_steps_per_second(spec, root: str) -> float:
+    from rnnbench.train import train_and_evaluate
+
+    row = train_and_evaluate(spec, root, device="cpu", threads=1).row
+    assert row["status"] == "ok", row
+    return row["steps_per_second"]
+
+
+def bare_steps_per_second(spec, root: str) -> float:
+    """The minimal loop: same model, same batches in the same order, Adam, clipping, nothing else."""
+    import torch
+    import torch.nn.functional as F
+
+    from rnnbench import dataset_store
+    from rnnbench.model import build_model
+    from rnnbench.problems import get_problem
+
+    single_thread_flushed()
+    problem = get_problem(spec.problem)
+    train_spec, _ = spec.datasets()
+    train = dataset_store.load(train_spec.path(root), expected=train_spec)
+    x, y = torch.from_numpy(train.x.copy()), torch.from_numpy(train.y.copy())
+    torch.manual_seed(spec.seed)
+    model = build_model(spec.arch, problem.input_size, problem.output_size, problem.target_kind, spec.hidden_size)
+    optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
+    B = spec.batch_size
+    start = time.perf_counter()
+    for step in range(spec.steps):
+        loss = F.mse_loss(model(x[step * B:(step + 1) * B]), y[step * B:(step + 1) * B])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), spec.clip_norm)
+        optimizer.step()
+    return spec.steps / (time.perf_counter() - start)
+
+
+def measure_throughput(steps: int, repeats: int = 3) -> dict:
+    from rnnbench import dataset_store
+
+    spec = throughput_spec(steps)
+    print(f"\n(b) training throughput: LSTM H=64, adding T=100, batch 64, {steps} steps, 1 thread, "
+          f"{repeats} x (pipeline, bare) interleaved", flush=True)
+    root = tempfile.mkdtemp(prefix="rnnbench-throughput-")
+    try:
+        for dataset in spec.datasets():
+            dataset_store.build(dataset, root)
+        runs = {"pipeline": [], "bare": []}
+        for i in range(repeats):
+            for name, fn in (("pipeline", pipeline_steps_per_second), ("bare", bare_steps_per_second)):
+                runs[name].append(fn(spec, root))
+                print(f"  rep {i + 1} {name:<8} {runs[name][-1]:6.2f} steps/s", flush=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    pipeline, bare = statistics.median(runs["pipeline"]), statistics.median(runs["bare"])
+    print(f"  medians: pipeline {pipeline:.2f} steps/s ({1000 / pipeline:.1f} ms/step), "
+          f"bare {bare:.2f} steps/s ({1000 / bare:.1f} ms/step)")
+    return {"measured": pipeline / bare, "detail": f"{pipeline:.1f} / {bare:.1f} steps/s"}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# (c) Orchestration overhead on 50 tiny jobs
+# ---------------------------------------------------------------------------------------------------------------
+
+def measure_overhead(workers: int) -> tuple[dict, dict]:
+    print(f"\n(c) orchestration overhead: python -m flows.compare {' '.join(TINY_GRID_ARGS)}", flush=True)
+    out = tempfile.mkdtemp(prefix="rnnbench-overhead-")
+    try:
+        timed = run_flow(TINY_GRID_ARGS, out, timeout=1800)
+        trained = train_seconds(out)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    if len(trained) != TINY_GRID_JOBS:
+        raise RuntimeError(f"expected {TINY_GRID_JOBS} finished jobs, metrics.parquet has {len(trained)}")
+    ideal = sum(trained) / workers
+    overhead = timed.seconds - ideal
+    print(f"  wall {timed.seconds:.1f} s; {len(trained)} jobs, training {sum(trained):.2f} s in all "
+          f"(/{workers} CPUs = {ideal:.2f} s) -> overhead {overhead:.1f} s")
+    marks = phases(timed)
+    print_phases(marks)
+    if "datasets_built" in marks and "metrics_written" in marks:
+        # the job phase: submission, Ray scheduling, Prefect task runs, loading data, evaluation, collection
+        job_phase = marks["metrics_written"] - marks["datasets_built"]
+        per_job = (job_phase - ideal) / len(trained)
+        how = f"job phase {job_phase:.1f} s - {ideal:.1f} s training, / {len(trained)}"
+    else:
+        per_job = overhead / len(trained)
+        how = f"{overhead:.1f} s / {len(trained)} (no phase marks in the log)"
+    print(f"  per job: {per_job:.3f} s ({how})")
+    return ({"measured": overhead, "detail": f"{timed.seconds:.1f} s wall - {ideal:.1f} s"},
+            {"measured": per_job, "detail": how})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Verdicts
+# ---------------------------------------------------------------------------------------------------------------
+
+def verdict_rows(results: dict[str, dict]) -> list[tuple[str, str, str, str, str]]:
+    goals = {  # name -> (goal, higher is better, unit format)
+        "a end-to-end time pipeline/notebook": (GOAL_E2E_RATIO, False, "{:.3f}"),
+        "b steps/s pipeline/bare": (GOAL_THROUGHPUT_RATIO, True, "{:.3f}"),
+        "c overhead, 50 jobs (s)": (GOAL_OVERHEAD_S, False, "{:.1f}"),
+        "c overhead per job (s)": (GOAL_OVERHEAD_PER_JOB_S, False, "{:.3f}"),
+    }
+    rows = []
+    for name, result in results.items():
+        goal, higher, fmt = goals[name]
+        value = result["measured"]
+        ok = value >= goal if higher else value <= goal
+        measured = f"{fmt.format(value)} ({result['detail']})"
+        rows.append((name, measured, f"{'>=' if higher else '<='} {goal:g}", f"{value / goal:.2f}",
+                     "PASS" if ok else "FAIL"))
+    return rows
+
+
+def print_table(rows: list[tuple[str, ...]]) -> None:
+    header = ("name", "measured", "goal", "ratio", "verdict")
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    for row in (header, tuple("-" * w for w in widths), *rows):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    print("(ratio = measured / goal)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python benchmarks/compare_speed.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--skip-a", action="store_true", help="skip the end-to-end comparison with the notebook")
+    parser.add_argument("--skip-b", action="store_true", help="skip the training-throughput comparison")
+    parser.add_argument("--skip-c", action="store_true", help="skip the orchestration-overhead measurement")
+    parser.add_argument("--steps", type=int, default=200, help="training steps per throughput repetition")
+    parser.add_argument("--notebook-only", action="store_true", help=argparse.SUPPRESS)  # (a)'s baseline process
+    args = parser.parse_args(argv)
+    if args.notebook_only:
+        run_notebook()
+        return 0
+
+    workers = os.cpu_count() or 1
+    print(f"{workers} CPUs; load average at start {os.getloadavg()[0]:.2f}", flush=True)
+    results: dict[str, dict] = {}
+    if not args.skip_b:  # in this process: it sets 1 thread, which the subprocesses of (a) and (c) do not inherit
+        results["b steps/s pipeline/bare"] = measure_throughput(args.steps)
+    if not args.skip_c:
+        total, per_job = measure_overhead(workers)
+        results["c overhead, 50 jobs (s)"] = total
+        results["c overhead per job (s)"] = per_job
+    if not args.skip_a:
+        results["a end-to-end time pipeline/notebook"] = measure_end_to_end(workers)
+    print(f"\nload average at end {os.getloadavg()[0]:.2f}\n")
+    ordered = dict(sorted(results.items()))
+    rows = verdict_rows(ordered)
+    print_table(rows)
+    return 0 if all(r[-1] == "PASS" for r in rows) else 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The notebook's own code (rnn-warmup-notebook, section 4), kept as written: the baseline of (a).
+# Only changes: the cells are functions, and the adding cell's test loss uses nn.MSELoss() where the
+# notebook referred to an undefined global `criterion`.
+# ---------------------------------------------------------------------------------------------------------------
+
+def run_notebook() -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    torch.manual_seed(42)
+    np.random.seed(42)
+    random.seed(42)
+    notebook_copy_memory()
+    notebook_sequential_xor()
+    notebook_adding()
+
+
+def notebook_copy_memory() -> None:
+    import torch
+    from torch import nn, optim
+
+    class RecurrentModel(nn.Module):
+        def __init__(self, input_size, hidden_size, output_size, rnn_type='rnn', num_layers=1):
+            super().__init__()
+            self.hidden_size = hidden_size
+            self.num_layers = num_layers
+            self.rnn_type = rnn_type
+            if rnn_type == 'rnn':
+                self.rnn = nn.RNN(input_size, hidden_size, num_layers, batch_first=True)
+            elif rnn_type == 'gru':
+                self.rnn = nn.GRU(input_size, hidden_size, num_layers, batch_first=True)
+            elif rnn_type == 'lstm':
+                self.rnn = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True)
+            else:
+                raise ValueError(f"Unknown RNN type: {rnn_type}")
+            self.fc = nn.Linear(hidden_size, output_size)
+
+        def forward(self, x, hidden=None):
+            batch_size = x.size(0)
+            if hidden is None:
+                if self.rnn_type == 'lstm':
+                    h0 = torch.zeros(self.num_layers, batch_size, self.hidden_size, device=x.device)
+                    c0 = torch.zeros(self.num_layers, batch_size, self.hidden_size, device=x.device)
+                    hidden = (h0, c0)
+                else:
+                    hidden = torch.zeros(self.num_layers, batch_size, self.hidden_size, device=x.device)
+            if self.rnn_type == 'lstm':
+                rnn_output, (h_n, c_n) = self.rnn(x, hidden)
+                final_hidden = (h_n, c_n)
+            else:
+                rnn_output, h_n = self.rnn(x, hidden)
+                final_hidden = h_n
+            output = self.fc(rnn_output[:, -1, :])
+            return output, final_hidden
+
+    def generate_copy_memory_data(batch_size, seq_length, feature_dim, device='cpu'):
+        X = torch.zeros(batch_size, seq_length, feature_dim, device=device)
+        target_values = torch.rand(batch_size, feature_dim, device=device)
+        X[:, 0, :] = target_values
+        for i in range(1, seq_length):
+            X[:, i, :] = torch.rand(batch_size, feature_dim, device=device) * 0.1
+        y = target_values
+        return X, y
+
+    def train_copy_memory(model_type, seq_length, epochs=100, batch_size=64, hidden_size=64, feature_dim=10):
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        model = RecurrentModel(input_size=feature_dim, hidden_size=hidden_size, output_size=feature_dim,
+                               rnn_type=model_type, num_layers=1).to(device)
+        optimizer = optim.Adam(model.parameters(), lr=0.001)
+        criterion = nn.MSELoss()
+        losses = []
+        for epoch in range(epochs):
+            model.train()
+            epoch_loss = 0.0
+            num_batches = 10
+            for _ in range(num_batches):
+                X, y = generate_copy_memory_data(batch_size, seq_length, feature_dim, device)
+                optimizer.zero_grad()
+                output, _ = model(X)
+                loss = criterion(output, y)
+                epoch_loss += loss.item()
+                loss.backward()
+                optimizer.step()
+            avg_loss = epoch_loss / num_batches
+            losses.append(avg_loss)
+            if (epoch + 1) % 10 == 0:
+                print(f"Epoch {epoch+1}/{epochs}, Loss: {avg_loss:.4f}")
+        return model, losses
+
+    seq_length = 50
+    print("Training RNN on copy memory task:")
+    rnn_model, rnn_losses = train_copy_memory('rnn', seq_length=seq_length, epochs=100)
+    print("\nTraining GRU on copy memory task:")
+    gru_model, gru_losses = train_copy_memory('gru', seq_length=seq_length, epochs=100)
+    print("\nTraining LSTM on copy memory task:")
+    lstm_model, lstm_losses = train_copy_memory('lstm', seq_length=seq_length, epochs=100)
+    print(f"\nFinal losses:\nRNN: {rnn_losses[-1]:.6f}\nGRU: {gru_losses[-1]:.6f}\nLSTM: {lstm_losses[-1]:.6f}")
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    X_test, y_test = generate_copy_memory_data(batch_size=16, seq_length=seq_length, feature_dim=10, device=device)
+    with torch.no_grad():
+        rnn_output, _ = rnn_model(X_test)
+        gru_output, _ = gru_model(X_test)
+        lstm_output, _ = lstm_model(X_test)
+        rnn_loss = nn.MSELoss()(rnn_output, y_test).item()
+        gru_loss = nn.MSELoss()(gru_output, y_test).item()
+        lstm_loss = nn.MSELoss()(lstm_output, y_test).item()
+    print(f"\nTest losses:\nRNN: {rnn_loss:.6f}\nGRU: {gru_loss:.6f}\nLSTM: {lstm_loss:.6f}")
+
+
+def notebook_sequential_xor() -> None:
+    import torch
+    from torch import nn, optim
+
+    def generate_sequential_xor_data(batch_size, seq_length, device='cpu'):
+        X = torch.randint(0, 2, (batch_size, seq_length, 1), dtype=torch.float, device=device)
+        y = torch.zeros(batch_size, seq_length, 1, device=device)
+        for i in range(1, seq_length):
+            y[:, i, 0] = torch.logical_xor(X[:, i, 0].int(), X[:, i-1, 0].int()).float()
+        return X, y
+
+    class SequentialXORModel(nn.Module):
+        def __init__(self, hidden_size, rnn_type='rnn', num_layers=1):
+            super().__init__()
+            self.hidden_size = hidden_size
+            self.num_layers = num_layers
+            self.rnn_type = rnn_type
+            if rnn_type == 'rnn':
+                self.rnn = nn.RNN(input_size=1, hidden_size=hidden_size, num_layers=num_layers, batch_first=True)
+            elif rnn_type == 'gru':
+                self.rnn = nn.GRU(input_size=1, hidden_size=hidden_size, num_layers=num_layers, batch_first=True)
+            elif rnn_type == 'lstm':
+                self.rnn = nn.LSTM(input_size=1, hidden_size=hidden_size, num_layers=num_layers, batch_first=True)
+            else:
+                raise ValueError(f"Unknown RNN type: {rnn_type}")
+            self.fc = nn.Linear(hidden_size, 1)
+            self.sigmoid = nn.Sigmoid()
+
+        def forward(self, x, hidden=None):
+            batch_size = x.size(0)
+            if hidden is None:
+                if self.rnn_type == 'lstm':
+                    h0 = torch.zeros(self.num_layers, batch_size, self.hidden_size, device=x.device)
+                    c0 = torch.zeros(self.num_layers, batch_size, self.hidden_size, device=x.device)
+                    hidden = (h0, c0)
+                else:
+                    hidden = torch.zeros(self.num_layers, batch_size, self.hidden_size, device=x.device)
+            rnn_output, _ = self.rnn(x, hidden)
+            output = self.fc(rnn_output)
+            output = self.sigmoid(output)
+            return output
+
+    def train_sequential_xor(model_type, seq_length, epochs=100, batch_size=64, hidden_size=32):
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        model = SequentialXORModel(hidden_size=hidden_size, rnn_type=model_type, num_layers=1).to(device)
+        optimizer = optim.Adam(model.parameters(), lr=0.001)
+        criterion = nn.BCELoss()
+        losses = []
+        accuracies = []
+        for epoch in range(epochs):
+            model.train()
+            epoch_loss = 0.0
+            correct_preds = 0
+            total_preds = 0
+            num_batches = 5
+            for _ in range(num_batches):
+                X, y = generate_sequential_xor_data(batch_size, seq_length, device)
+                optimizer.zero_grad()
+                output = model(X)
+                loss = criterion(output[:, 1:, :], y[:, 1:, :])
+                epoch_loss += loss.item()
+                predictions = (output[:, 1:, :] > 0.5).float()
+                correct_preds += (predictions == y[:, 1:, :]).sum().item()
+                total_preds += y[:, 1:, :].numel()
+                loss.backward()
+                optimizer.step()
+            avg_loss = epoch_loss / num_batches
+            avg_accuracy = 100 * correct_preds / total_preds
+            losses.append(avg_loss)
+            accuracies.append(avg_accuracy)
+            if (epoch + 1) % 10 == 0:
+                print(f"Epoch {epoch+1}/{epochs}, Loss: {avg_loss:.4f}, Accuracy: {avg_accuracy:.2f}%")
+        return model, losses, accuracies
+
+    seq_length = 20
+    print("Training models on sequential XOR task:")
+    rnn_model_xor, _, rnn_acc_xor = train_sequential_xor('rnn', seq_length, epochs=100)
+    gru_model_xor, _, gru_acc_xor = train_sequential_xor('gru', seq_length, epochs=100)
+    lstm_model_xor, _, lstm_acc_xor = train_sequential_xor('lstm', seq_length, epochs=100)
+    print(f"\nFinal accuracies:\nRNN: {rnn_acc_xor[-1]:.2f}%\nGRU: {gru_acc_xor[-1]:.2f}%\n"
+          f"LSTM: {lstm_acc_xor[-1]:.2f}%")
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    X_test_xor, y_test_xor = generate_sequential_xor_data(batch_size=32, seq_length=seq_length, device=device)
+    with torch.no_grad():
+        rnn_preds = (rnn_model_xor(X_test_xor)[:, 1:, :] > 0.5).float()
+        gru_preds = (gru_model_xor(X_test_xor)[:, 1:, :] > 0.5).float()
+        lstm_preds = (lstm_model_xor(X_test_xor)[:, 1:, :] > 0.5).float()
+        rnn_correct = (rnn_preds == y_test_xor[:, 1:, :]).sum().item()
+        gru_correct = (gru_preds == y_test_xor[:, 1:, :]).sum().item()
+        lstm_correct = (lstm_preds == y_test_xor[:, 1:, :]).sum().item()
+        total = y_test_xor[:, 1:, :].numel()
+    print(f"\nTest accuracies:\nRNN: {100 * rnn_correct / total:.2f}%\nGRU: {100 * gru_correct / total:.2f}%\n"
+          f"LSTM: {100 * lstm_correct / total:.2f}%")
+
+
+def notebook_adding() -> None:
+    import torch
+    from torch import nn, optim
+
+    def generate_adding_problem_data(batch_size, seq_length, device='cpu'):
+        values = torch.rand(batch_size, seq_length, device=device)
+        half = seq_length // 2
+        idx1 = torch.randint(0, half, (batch_size,), device=device)
+        idx2 = torch.randint(half, seq_length, (batch_size,), device=device)
+        mask = torch.zeros(batch_size, seq_length, device=device)
+        for i in range(batch_size):
+            mask[i, idx1[i]] = 1
+            mask[i, idx2[i]] = 1
+        X = torch.stack([values, mask], dim=2)
+        y = torch.zeros(batch_size, 1, device=device)
+        for i in range(batch_size):
+            y[i, 0] = values[i, idx1[i]] + values[i, idx2[i]]
+        return X, y
+
+    class AddingModel(nn.Module):
+        def __init__(self, hidden_size, rnn_type='rnn', num_layers=1):
+            super().__init__()
+            self.hidden_size = hidden_size
+            self.num_layers = num_layers
+            self.rnn_type = rnn_type
+            if rnn_type == 'rnn':
+                self.rnn = nn.RNN(input_size=2, hidden_size=hidden_size, num_layers=num_layers, batch_first=True)
+            elif rnn_type == 'gru':
+                self.rnn = nn.GRU(input_size=2, hidden_size=hidden_size, num_layers=num_layers, batch_first=True)
+            elif rnn_type == 'lstm':
+                self.rnn = nn.LSTM(input_size=2, hidden_size=hidden_size, num_layers=num_layers, batch_first=True)
+            else:
+                raise ValueError(f"Unknown RNN type: {rnn_type}")
+            self.fc = nn.Linear(hidden_size, 1)
+
+        def forward(self, x, hidden=None):
+            batch_size = x.size(0)
+            if hidden is None:
+                if self.rnn_type == 'lstm':
+                    h0 = torch.zeros(self.num_layers, batch_size, self.hidden_size, device=x.device)
+                    c0 = torch.zeros(self.num_layers, batch_size, self.hidden_size, device=x.device)
+                    hidden = (h0, c0)
+                else:
+                    hidden = torch.zeros(self.num_layers, batch_size, self.hidden_size, device=x.device)
+            rnn_output, _ = self.rnn(x, hidden)
+            output = self.fc(rnn_output[:, -1, :])
+            return output
+
+    def train_adding_problem(model_type, seq_length, epochs=100, batch_size=64, hidden_size=64):
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        model = AddingModel(hidden_size=hidden_size, rnn_type=model_type, num_layers=1).to(device)
+        optimizer = optim.Adam(model.parameters(), lr=0.001)
+        criterion = nn.MSELoss()
+        losses = []
+        baseline_mse = 0.167
+        for epoch in range(epochs):
+            model.train()
+            epoch_loss = 0.0
+            num_batches = 10
+            for _ in range(num_batches):
+                X, y = generate_adding_problem_data(batch_size, seq_length, device)
+                optimizer.zero_grad()
+                output = model(X)
+                loss = criterion(output, y)
+                epoch_loss += loss.item()
+                loss.backward()
+                optimizer.step()
+            avg_loss = epoch_loss / num_batches
+            losses.append(avg_loss)
+            if (epoch + 1) % 10 == 0:
+                print(f"Epoch {epoch+1}/{epochs}, Loss: {avg_loss:.4f}, Baseline: {baseline_mse:.4f}")
+        return model, losses
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    criterion = nn.MSELoss()  # the notebook used an undefined global here
+    for seq_len in [50, 100, 200]:
+        print(f"\n--- Adding Problem with Sequence Length: {seq_len} ---")
+        rnn_model_add, rnn_losses_add = train_adding_problem('rnn', seq_len, epochs=50)
+        gru_model_add, gru_losses_add = train_adding_problem('gru', seq_len, epochs=50)
+        lstm_model_add, lstm_losses_add = train_adding_problem('lstm', seq_len, epochs=50)
+        print(f"\nFinal losses:\nRNN: {rnn_losses_add[-1]:.6f}\nGRU: {gru_losses_add[-1]:.6f}\n"
+              f"LSTM: {lstm_losses_add[-1]:.6f}")
+        X_test, y_test = generate_adding_problem_data(batch_size=32, seq_length=seq_len, device=device)
+        with torch.no_grad():
+            rnn_mse = criterion(rnn_model_add(X_test), y_test).item()
+            gru_mse = criterion(gru_model_add(X_test), y_test).item()
+            lstm_mse = criterion(lstm_model_add(X_test), y_test).item()
+        print(f"\nTest MSE:\nRNN: {rnn_mse:.6f}\nGRU: {gru_mse:.6f}\nLSTM: {lstm_mse:.6f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

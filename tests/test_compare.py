@@ -1,0 +1,148 @@
+"""The comparison flow end to end (real Prefect API, real Ray workers), determinism, resume, and bad input."""
+
+from __future__ import annotations
+
+import time
+
+import polars as pl
+import pytest
+
+from flows import compare
+from rnnbench import dataset_store
+from rnnbench.config import from_preset
+from rnnbench.train import train_and_evaluate
+from schemas.metrics import Curves, Metrics, read_validated
+
+TIMING = {"train_seconds", "steps_per_second"}
+
+
+@pytest.fixture(scope="module")
+def smoke_run(prefect_api, tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke") / "out"
+    start = time.perf_counter()
+    code = compare.main(["--preset", "smoke", "--out", str(out)])
+    return {"out": out, "code": code, "seconds": time.perf_counter() - start, "api": prefect_api}
+
+
+@pytest.mark.e2e
+def test_smoke_flow_writes_valid_metrics_curves_and_report(smoke_run):
+    out = smoke_run["out"]
+    assert smoke_run["code"] == 0
+    metrics = read_validated(str(out / "metrics.parquet"), Metrics)
+    curves = read_validated(str(out / "curves.parquet"), Curves)
+    assert metrics.height == 9
+    assert set(metrics["status"]) == {"ok"}
+    assert set(metrics["arch"]) == {"rnn_tanh", "gru", "lstm"}
+    assert set(metrics["problem"]) == {"copy_memory", "sequential_xor", "adding"}
+    assert set(curves["run_id"]) == set(metrics["run_id"])
+    for name in ("report.md", "report.html", "plots/solved_map.png", "plots/curves_adding.png",
+                 "plots/length_sequential_xor.png"):
+        assert (out / name).stat().st_size > 0, name
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and "plots/" not in html.split("<body>")[1].split("<pre>")[0]
+    md = (out / "report.md").read_text()
+    for word in ("Findings", "baseline", "Solved rule", "Architectures", "torch"):
+        assert word in md
+
+
+@pytest.mark.e2e
+def test_smoke_flow_learns_xor(smoke_run):
+    metrics = read_validated(str(smoke_run["out"] / "metrics.parquet"), Metrics)
+    curves = read_validated(str(smoke_run["out"] / "curves.parquet"), Curves)
+    xor = metrics.filter(pl.col("problem") == "sequential_xor")
+    for run_id in xor["run_id"]:
+        points = curves.filter(pl.col("run_id") == run_id).sort("step")
+        assert points["train_loss"][-1] < points["train_loss"][0] - 0.05, run_id
+    assert xor["test_metric"].max() > 0.9
+
+
+@pytest.mark.e2e
+def test_smoke_flow_worker_logs_reach_the_api(smoke_run):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterTextSearch
+
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(LogFilter(text=LogFilterTextSearch(query="baseline")), limit=200)
+    trained = [log for log in logs if log.task_run_id is not None and "score" in log.message]
+    assert len(trained) >= 9
+
+
+@pytest.mark.e2e
+def test_rerun_on_same_out_skips_finished_jobs_and_keeps_metrics(smoke_run, capsys):
+    out = smoke_run["out"]
+    before = pl.read_parquet(out / "metrics.parquet")
+    start = time.perf_counter()
+    assert compare.main(["--preset", "smoke", "--out", str(out)]) == 0
+    after = pl.read_parquet(out / "metrics.parquet")
+    assert before.equals(after)
+    assert time.perf_counter() - start < smoke_run["seconds"] + 30
+
+
+def test_same_seed_same_metrics_on_cpu(tmp_path):
+    config = from_preset("smoke", out=str(tmp_path))
+    spec = next(s for s in config.runs() if s.problem == "sequential_xor" and s.arch == "gru")
+    for d in spec.datasets():
+        dataset_store.build(d, config.dataset_root)
+    first = train_and_evaluate(spec, config.dataset_root)
+    second = train_and_evaluate(spec, config.dataset_root)
+    strip = lambda row: {k: v for k, v in row.items() if k not in TIMING}  # noqa: E731
+    assert strip(first.row) == strip(second.row)
+    assert first.curve == second.curve
+
+
+# ---- bad input: a clear error naming the value, exit non-zero, nothing written ----------------------------
+BAD_INPUTS = [
+    (["--archs", "lstm,transformer"], "unknown arch 'transformer'; valid archs: gru, indrnn, lru, lstm"),
+    (["--problems", "copy"], "unknown problem 'copy'; valid problems: adding, copy_memory, sequential_xor"),
+    (["--preset", "huge"], "unknown preset 'huge'; valid presets: seed, smoke"),
+    (["--seq-lens", "1"], "seq_len=1 is too short"),
+    (["--seeds", "0"], "--seeds 0: the number of seeds must be at least 1"),
+    (["--steps", "-5"], "--steps -5: must be a positive integer"),
+    (["--hidden-size", "0"], "--hidden-size 0: must be a positive integer"),
+    (["--batch-size", "0"], "--batch-size 0: must be a positive integer"),
+    (["--lr", "0"], "--lr 0.0: must be positive"),
+    (["--archs", "gru", "--proj-size", "4"], "proj_size=4 is an LSTM option; arch 'gru' has none"),
+    (["--archs", "lstm", "--hidden-size", "8", "--proj-size", "8"], "proj_size=8 must be smaller than hidden_size=8"),
+    (["--problems", "sequential_xor", "--bidirectional"], "not allowed on the per-step problem 'sequential_xor'"),
+    (["--archs", "mingru", "--problems", "adding", "--bidirectional"], "arch 'mingru' has no bidirectional form"),
+    (["--dropout", "0.5"], "dropout=0.5 acts between layers; it needs num_layers > 1"),
+    (["--dropout", "1.5", "--num-layers", "2"], "dropout=1.5: Input should be less than 1"),
+    (["--archs", "lstm", "--recurrent-init", "identity"], "recurrent_init='identity' is not available for 'lstm'"),
+    (["--archs", "gru", "--forget-bias", "1"], "forget_bias is an LSTM option; arch 'gru' has none"),
+    (["--recurrent-init", "xavier"], "recurrent_init='xavier': Input should be 'default', 'orthogonal' or 'identity'"),
+    (["--ray-address", "not-an-address"], "--ray-address 'not-an-address' is not HOST:PORT"),
+    (["--ray-address", "127.0.0.1:1"], "cannot reach the Ray cluster at '127.0.0.1:1'"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
+def test_bad_input_is_refused_before_any_work(argv, message, tmp_path, capsys):
+    out = tmp_path / "out"
+    start = time.perf_counter()
+    with pytest.raises(SystemExit) as exit_info:
+        compare.main([*argv, "--out", str(out)])
+    assert exit_info.value.code != 0
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err, err
+    assert not out.exists()
+    assert time.perf_counter() - start < 30
+
+
+def test_unwritable_out_is_refused(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(SystemExit):
+        compare.main(["--preset", "smoke", "--out", str(blocker / "out")])
+    assert f"output location '{blocker / 'out'}' cannot be written" in capsys.readouterr().err
+
+
+def test_help_explains_every_flag(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        compare.main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--problems", "--archs", "--seq-lens", "--seeds", "--hidden-size", "--steps", "--lr",
+                 "--batch-size", "--out", "--ray-address", "--cpus-per-job", "--gpus-per-job", "--proj-size"):
+        assert flag in text
+
+
