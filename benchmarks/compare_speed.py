@@ -48,13 +48,18 @@ TINY_GRID_ARGS = ["--preset", "smoke", "--problems", "sequential_xor", "--seq-le
                   "--hidden-size", "8"]
 TINY_GRID_JOBS = 50
 
-# log lines of the flow subprocess that mark its phases (Prefect's console handler prints the driver's logs)
+# log lines of the flow subprocess that mark its phases (Prefect's console handler prints the driver's logs);
+# a line marks a phase when it contains every one of the strings
 MILESTONES = {
-    "flow_begins": "Beginning flow run",
-    "datasets_built": " jobs: ",
-    "metrics_written": "wrote ",
-    "flow_finished": "Finished in state",
+    "api_starting": ("Starting temporary server",),
+    "ray_started": ("Started a local Ray instance",),
+    "flow_begins": ("Beginning flow run",),
+    "datasets_built": ("Flow run", " jobs: "),
+    "metrics_written": ("write-metrics", "wrote "),
+    "flow_finished": ("Flow run", "Finished in state"),
+    "api_stopping": ("Stopping temporary server",),
 }
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -66,12 +71,81 @@ class Timed:
     seconds: float
     returncode: int
     lines: list[tuple[float, str]] = field(default_factory=list)
+    cpu: dict[str, tuple[float, int]] = field(default_factory=dict)  # role -> (CPU seconds, processes)
 
-    def first(self, needle: str) -> float | None:
-        return next((t for t, line in self.lines if needle in line), None)
+    def first(self, needles: tuple[str, ...]) -> float | None:
+        return next((t for t, line in self.lines if all(n in line for n in needles)), None)
 
     def tail(self, n: int = 30) -> str:
         return "\n".join(line for _, line in self.lines[-n:])
+
+
+class CpuSampler(threading.Thread):
+    """CPU seconds of a process tree by role, sampled from /proc (the last sample of each process counts)."""
+
+    def __init__(self, root_pid: int, interval: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.root_pid, self.interval = root_pid, interval
+        self.stop = threading.Event()
+        self.cpu: dict[int, float] = {}
+        self.roles: dict[int, str] = {}
+
+    def run(self) -> None:
+        while not self.stop.wait(self.interval):
+            self.sample()
+
+    def sample(self) -> None:
+        table = proc_table()
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _) in table.items():
+            children.setdefault(ppid, []).append(pid)
+        todo = [self.root_pid]
+        while todo:
+            pid = todo.pop()
+            if pid in table:
+                self.cpu[pid] = table[pid][1]
+                self.roles.setdefault(pid, self.role(pid))
+                todo.extend(children.get(pid, []))
+
+    def role(self, pid: int) -> str:
+        if pid == self.root_pid:
+            return "driver"
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return "other"
+        if "uvicorn" in cmd:
+            return "prefect api"
+        if "Agent" in cmd:  # ray::DashboardAgent, ray::RuntimeEnvAgent: per-node services, not workers
+            return "ray system"
+        if "ray::" in cmd or "default_worker" in cmd:
+            return "ray workers"
+        return "ray system" if "ray" in cmd else "other"
+
+    def by_role(self) -> dict[str, tuple[float, int]]:
+        """role -> (CPU seconds, number of processes)."""
+        totals: dict[str, tuple[float, int]] = {}
+        for pid, seconds in self.cpu.items():
+            cpu, count = totals.get(self.roles[pid], (0.0, 0))
+            totals[self.roles[pid]] = (cpu + seconds, count + 1)
+        return totals
+
+
+def proc_table() -> dict[int, tuple[int, float]]:
+    """pid -> (parent pid, user + system CPU seconds so far) for every process readable now."""
+    table = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()  # the command name may contain spaces
+        table[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS)
+    return table
 
 
 def run_timed(cmd: list[str], env: dict[str, str], timeout: float) -> Timed:
@@ -79,8 +153,10 @@ def run_timed(cmd: list[str], env: dict[str, str], timeout: float) -> Timed:
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             bufsize=1, start_new_session=True)
-    timer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
+    timer = threading.Timer(timeout, kill_group, (proc.pid,))
+    sampler = CpuSampler(proc.pid)
     timer.start()
+    sampler.start()
     lines = []
     try:
         for line in proc.stdout:
@@ -88,7 +164,16 @@ def run_timed(cmd: list[str], env: dict[str, str], timeout: float) -> Timed:
         proc.wait()
     finally:
         timer.cancel()
-    return Timed(time.perf_counter() - start, proc.returncode, lines)
+        sampler.stop.set()
+        sampler.join()
+    return Timed(time.perf_counter() - start, proc.returncode, lines, sampler.by_role())
+
+
+def kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:  # it ended on its own meanwhile
+        pass
 
 
 def flow_env() -> dict[str, str]:
@@ -115,17 +200,23 @@ def train_seconds(out: str) -> list[float]:
 
 def phases(timed: Timed) -> dict[str, float]:
     """Seconds from launch to each milestone that appeared in the flow's log, then to process exit."""
-    found = {name: timed.first(needle) for name, needle in MILESTONES.items()}
+    found = {name: timed.first(needles) for name, needles in MILESTONES.items()}
     marks = {name: t for name, t in found.items() if t is not None}
     marks["exit"] = timed.seconds
-    return marks
+    return dict(sorted(marks.items(), key=lambda item: item[1]))
 
 
-def print_phases(marks: dict[str, float]) -> None:
+def print_phases(timed: Timed) -> dict[str, float]:
+    marks = phases(timed)
+    print("  phases (from the time each log line arrived):")
     previous, label = 0.0, "launch"
     for name, t in marks.items():
         print(f"    {label:>15} -> {name:<15} {t - previous:7.1f} s")
         previous, label = t, name
+    roles = sorted(timed.cpu.items(), key=lambda kv: -kv[1][0])
+    print("  CPU seconds by process role (sampled from /proc every 0.5 s): "
+          + ", ".join(f"{role} {sec:.1f} ({n} proc)" for role, (sec, n) in roles))
+    return marks
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -147,7 +238,7 @@ def measure_end_to_end(workers: int) -> dict:
         shutil.rmtree(out, ignore_errors=True)
     print(f"  pipeline: {pipeline.seconds:7.1f} s wall; {len(trained)} jobs, training {sum(trained):.1f} s in all "
           f"(/{workers} CPUs = {sum(trained) / workers:.1f} s, longest job {max(trained):.1f} s)")
-    print_phases(phases(pipeline))
+    print_phases(pipeline)
     ratio = pipeline.seconds / notebook.seconds
     return {"measured": ratio, "detail": f"{pipeline.seconds:.0f} s / {notebook.seconds:.0f} s"}
 
@@ -249,8 +340,7 @@ def measure_overhead(workers: int) -> tuple[dict, dict]:
     overhead = timed.seconds - ideal
     print(f"  wall {timed.seconds:.1f} s; {len(trained)} jobs, training {sum(trained):.2f} s in all "
           f"(/{workers} CPUs = {ideal:.2f} s) -> overhead {overhead:.1f} s")
-    marks = phases(timed)
-    print_phases(marks)
+    marks = print_phases(timed)
     if "datasets_built" in marks and "metrics_written" in marks:
         # the job phase: submission, Ray scheduling, Prefect task runs, loading data, evaluation, collection
         job_phase = marks["metrics_written"] - marks["datasets_built"]

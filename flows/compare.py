@@ -19,9 +19,10 @@ from pydantic import ValidationError as PydanticValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from flows import cli, runtime
-from rnnbench import results, storage
+from rnnbench import results, storage, sweep
 from rnnbench.config import PRESETS, CompareConfig, ModelOptions, RunSpec, from_preset
 from rnnbench.train import base_row
+from schemas.errors import ValidationError as SchemaValidationError
 from tasks.datasets import build_dataset
 from tasks.report import write_metrics, write_report
 from tasks.train import train_job
@@ -37,14 +38,24 @@ def _failed_row(spec: RunSpec, exc: BaseException) -> dict:
 
 
 @flow(name="compare", task_runner=RayTaskRunner(init_kwargs={"include_dashboard": False}))
-def compare(config: CompareConfig) -> dict:
-    """Build every dataset, train every (arch, problem, seq_len, seed) job on Ray, write metrics and report."""
+def compare(config: CompareConfig, regenerate: bool = False) -> dict:
+    """Build every dataset, train every (arch, problem, seq_len, seed) job on Ray, write metrics and report.
+
+    Re-running on the same `out` skips finished jobs. `regenerate` rebuilds dataset files even when an
+    existing one is valid (an invalid one is otherwise refused, never trained on)."""
     logger = get_run_logger()
     start = time.perf_counter()
     specs = config.runs()
     root, out = config.dataset_root, config.out
+    stale = sweep.remove_stale_temporaries(out)
+    if stale:
+        logger.info("removed %d half-written file(s) left by an interrupted sweep", stale)
+    changed = sweep.config_changes(out, config.model_dump(mode="json"))
+    if changed:
+        logger.info("config differs from the last sweep on %s in %s: matching finished jobs are reused, the "
+                    "rest run, and the report covers this config", out, ", ".join(changed))
 
-    built = [build_dataset.submit(spec, root) for spec in config.datasets()]
+    built = [build_dataset.submit(spec, root, regenerate) for spec in config.datasets()]
     for future in built:
         future.result()  # a dataset that cannot be built valid stops the sweep before any training
 
@@ -113,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--ray-address", help="join this Ray cluster (HOST:PORT, ray://HOST:PORT or auto) instead of a local one")
     add("--cpus-per-job", type=float, help="CPUs Ray reserves per job (default 1; a job uses that many threads)")
     add("--gpus-per-job", type=float, help="GPU share per job, e.g. 0.25 packs four jobs on a GPU (default 0)")
+    add("--regenerate", action="store_true", help="rebuild dataset files, e.g. after one was refused as invalid")
     g = parser.add_argument_group("model options (recorded in every metrics row)")
     g.add_argument("--num-layers", type=int, help="stacked recurrent layers (default 1)")
     g.add_argument("--bidirectional", action="store_true", default=None, help="classic cells, end-of-sequence "
@@ -183,8 +195,15 @@ def main(argv: list[str] | None = None) -> int:
         storage.check_writable(config.out)
     except (ValueError, runtime.RuntimeStartError) as exc:
         runtime.fail(str(exc))
-    with runtime.prefect_api(), runtime.ray_cluster(config.ray_address):
-        result = compare(config)
+    try:
+        with sweep.exclusive(config.out), runtime.prefect_api(), runtime.ray_cluster(config.ray_address):
+            result = compare(config, regenerate=args.regenerate)
+    except sweep.SweepBusy as exc:
+        runtime.fail(str(exc))
+    except SchemaValidationError as exc:
+        runtime.fail(f"{exc}\nrefused: no job trains on invalid data; rerun with --regenerate to rebuild it", code=1)
+    except OSError as exc:
+        runtime.fail(f"cannot write results under {config.out!r}: {exc}", code=1)
     print(f"statuses: {result['statuses']}")
     print(f"metrics:  {result['metrics']}")
     print(f"report:   {result['report_html']}")

@@ -11,7 +11,8 @@ from rnnbench import inspection
 from rnnbench.archs import ARCHS, get_arch
 from rnnbench.archs.classic import CELLS
 
-# Pure inspection on the CPU: no Prefect, no Ray, so this answers in about a second.
+# Pure inspection on the CPU: no Prefect, no Ray, so it answers in seconds. Run it as `python -m flows.inspect`:
+# as a script (python flows/inspect.py) flows/ would lead sys.path and this file would shadow the stdlib `inspect`.
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -29,3 +29,7 @@ class ValidationError(ValueError):
         self.failures = failures
         lines = [f"{source}: {len(failures)} check(s) failed"] + [f"  - {f}" for f in failures]
         super().__init__("\n".join(lines))
+
+    def __reduce__(self):
+        # raised in Ray workers and re-raised in the driver: rebuild from the fields, not the message
+        return (type(self), (self.source, self.failures))

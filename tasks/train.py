@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from prefect import get_run_logger, task
 
 from rnnbench import results
@@ -18,6 +20,7 @@ def train_job(spec: RunSpec, data_root: str, out: str, device: str = "auto") -> 
     if stored is not None:
         logger.info("result already stored for %s; not training again", spec.run_id)
         return stored.row
+    _injected_fault(spec.run_id)
     result = train_and_evaluate(spec, data_root, device=device, threads=worker_threads())
     results.save(out, spec, result)
     row = result.row
@@ -27,6 +30,13 @@ def train_job(spec: RunSpec, data_root: str, out: str, device: str = "auto") -> 
                 row["train_seconds"] or 0.0, row["device"])
     _flush_logs()
     return row
+
+
+def _injected_fault(run_id: str) -> None:
+    """Fault injection for the reliability tests: RNNBENCH_FAIL_RUNS lists run-id prefixes that raise."""
+    prefixes = [p for p in os.environ.get("RNNBENCH_FAIL_RUNS", "").split(",") if p]
+    if any(run_id.startswith(p) for p in prefixes):
+        raise RuntimeError(f"injected fault for {run_id} (RNNBENCH_FAIL_RUNS)")
 
 
 def _flush_logs() -> None:

@@ -1,0 +1,153 @@
+"""What survives what: driver killed and resumed, Ray worker killed mid-job, jobs that raise, bad data, two
+sweeps on one output. Each runs the real CLI in a subprocess against the session's Prefect API."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+from filelock import FileLock
+
+from flows import compare
+from schemas.metrics import Metrics, read_validated
+
+ROOT = Path(__file__).resolve().parent.parent
+# what legitimately differs between two runs of the same jobs
+VOLATILE = ["train_seconds", "steps_per_second", "node"]
+SMALL = ["--preset", "smoke", "--problems", "sequential_xor,adding"]
+
+pytestmark = pytest.mark.e2e
+
+
+def start(argv: list[str], out: Path, **env: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "flows.compare", *argv, "--out", str(out)], cwd=ROOT,
+        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,  # its own process group: kill -9 reaches the driver and the Ray it started
+    )
+
+
+def finish(proc: subprocess.Popen, timeout: float = 400) -> tuple[int, str]:
+    output, _ = proc.communicate(timeout=timeout)
+    return proc.returncode, output
+
+
+def stable(path: Path) -> pl.DataFrame:
+    return read_validated(str(path), Metrics).drop(VOLATILE).sort("run_id")
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_driver_killed_mid_sweep_resumes_to_identical_metrics(prefect_api, tmp_path):
+    interrupted, reference = tmp_path / "interrupted", tmp_path / "reference"
+    proc = start(SMALL, interrupted)
+    runs = interrupted / "runs"
+    wait_for(lambda: runs.is_dir() and len(list(runs.glob("*.json"))) >= 1, 300, "a first finished job")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    # Ray's workers live in their own sessions: one may still finish (and durably store) its job before it
+    # notices its raylet is gone; count what is stored once they have exited
+    wait_for(lambda: not _train_workers(), 60, "orphaned workers to exit")
+    finished_before = len(list(runs.glob("*.json")))
+    assert finished_before < 6, "the sweep finished before it could be interrupted"
+    assert not (interrupted / "metrics.parquet").exists()
+
+    code, output = finish(start(SMALL, interrupted))
+    assert code == 0, output
+    assert f"{finished_before} already finished" in output
+    code, output = finish(start(SMALL, reference))
+    assert code == 0, output
+    resumed, uninterrupted = stable(interrupted / "metrics.parquet"), stable(reference / "metrics.parquet")
+    assert resumed.height == 6 and set(resumed["status"]) == {"ok"}
+    assert resumed.equals(uninterrupted)  # bit-identical on CPU, timing aside
+    assert not list(interrupted.rglob(".tmp-*"))
+
+
+def _train_workers() -> list[int]:
+    out = subprocess.run(["pgrep", "-f", "^ray::train-evaluate"], capture_output=True, text=True)
+    return [int(pid) for pid in out.stdout.split()]
+
+
+def test_ray_worker_killed_mid_job_is_rerun_once(prefect_api, tmp_path):
+    out = tmp_path / "out"
+    # one job long enough (a few seconds) to be killed in the middle
+    proc = start(["--preset", "smoke", "--problems", "adding", "--archs", "lstm", "--seq-lens", "40",
+                  "--steps", "1500"], out)
+    wait_for(lambda: bool(_train_workers()), 300, "a training worker")
+    time.sleep(2.0)
+    victims = _train_workers()
+    assert victims
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
+    code, output = finish(proc)
+    assert code == 0, output
+    metrics = read_validated(str(out / "metrics.parquet"), Metrics)
+    assert metrics.height == 1 and metrics["status"][0] == "ok"
+    assert len(list((out / "runs").glob("*.json"))) == 1
+
+
+def _max_failed_run_count(task_run_name: str) -> int:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(task_run_filter=TaskRunFilter(name=TaskRunFilterName(any_=[task_run_name])))
+    return max((r.run_count for r in runs if r.state and r.state.is_failed()), default=0)
+
+
+def test_job_that_raises_is_retried_then_recorded_failed_without_aborting(prefect_api, tmp_path):
+    out = tmp_path / "out"
+    code, output = finish(start(SMALL, out, RNNBENCH_FAIL_RUNS="adding-gru"))
+    assert code == 1, output  # a failed job makes the exit status non-zero, after everything else finished
+    metrics = read_validated(str(out / "metrics.parquet"), Metrics)
+    failed = metrics.filter(pl.col("status") == "failed")
+    assert failed.height == 1 and failed["arch"][0] == "gru" and "injected fault" in failed["error"][0]
+    assert metrics.filter(pl.col("status") == "ok").height == 5
+    assert _max_failed_run_count("gru adding T=10 seed=0") == 3  # first try + 2 bounded retries
+    report = (out / "report.md").read_text()
+    assert "Failed and diverged jobs" in report and "injected fault" in report
+    # the failed job is not stored, so a resume tries it again (and this time it succeeds)
+    code, output = finish(start(SMALL, out))
+    assert code == 0, output
+    assert "5 already finished" in output
+
+
+def test_invalid_dataset_is_refused_before_training_until_regenerated(prefect_api, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["--preset", "smoke", "--problems", "sequential_xor", "--archs", "gru", "--out", str(out)]
+    assert compare.main(argv) == 0
+    train_file = next((out / "data").rglob("train-*.parquet"))
+    train_file.write_bytes(train_file.read_bytes()[: train_file.stat().st_size // 2])  # truncated
+    (out / "runs").rename(tmp_path / "runs-aside")  # so the job would have to train again
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        compare.main(argv)
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert str(train_file) in err and "readable_parquet" in err and "--regenerate" in err
+    assert not (out / "runs").exists() or not list((out / "runs").glob("*.json"))
+    assert compare.main([*argv, "--regenerate"]) == 0
+    assert read_validated(str(out / "metrics.parquet"), Metrics)["status"].to_list() == ["ok"]
+
+
+def test_second_sweep_on_the_same_out_is_refused(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    with FileLock(str(out / ".rnnbench.lock")):
+        with pytest.raises(SystemExit) as exit_info:
+            compare.main(["--preset", "smoke", "--out", str(out)])
+    assert exit_info.value.code != 0
+    assert f"another sweep is running on --out '{out}'" in capsys.readouterr().err
