@@ -76,7 +76,8 @@ class RunSpec(BaseModel):
         problem.check_seq_len(self.seq_len)
         m = self.model
         if m.bidirectional and "bidirectional" not in arch.options:
-            raise ValueError(f"arch {self.arch!r} has no bidirectional form; archs with one: rnn_tanh, rnn_relu, gru, lstm")
+            raise ValueError(f"arch {self.arch!r} has no bidirectional form; "
+                             "archs with one: rnn_tanh, rnn_relu, gru, lstm")
         if m.bidirectional and problem.target_kind == "per_step":
             raise ValueError(f"bidirectional models see future steps, so they are not allowed on the per-step "
                              f"problem {self.problem!r}")

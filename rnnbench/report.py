@@ -142,8 +142,8 @@ def findings(summary: list[dict], metrics: pl.DataFrame) -> list[str]:
                   for arch, rows in archs.items() if all(r["steps_per_second"] for r in rows)}
         if len(speeds) >= 2:
             fastest = max(speeds, key=speeds.get)
-            others = ", ".join(f"{a} {speeds[fastest] / s:.1f}x" for a, s in sorted(speeds.items(), key=lambda kv: -kv[1])
-                               if a != fastest)
+            ranked = sorted(speeds.items(), key=lambda kv: -kv[1])
+            others = ", ".join(f"{a} {speeds[fastest] / s:.1f}x" for a, s in ranked if a != fastest)
             out.append(f"Cost on {problem}: {fastest} ran the most updates per second ({speeds[fastest]:.0f}/s); "
                        f"time per update relative to it: {others}.")
     bad = metrics.filter(pl.col("status") != "ok")
@@ -271,7 +271,8 @@ def build(metrics: pl.DataFrame, curves: pl.DataFrame, config: dict, environment
     doc.h(2, "Failed and diverged jobs")
     if bad.height:
         doc.table(["run", "status", "steps done", "error"],
-                  [[r["run_id"], r["status"], r["steps_done"], (r["error"] or "")[:300]] for r in bad.iter_rows(named=True)])
+                  [[r["run_id"], r["status"], r["steps_done"], (r["error"] or "")[:300]]
+                   for r in bad.iter_rows(named=True)])
     else:
         doc.p("None: every job finished ok.")
     doc.h(2, "Run configuration and environment")
