@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--problems", type=cli.names, help="comma-separated problems to keep from the preset's grid")
     add("--archs", type=cli.names, help="comma-separated architectures (default: rnn_tanh,gru,lstm)")
     add("--seq-lens", type=cli.ints, help="comma-separated sequence lengths, replacing every problem's")
+    add("--min-len", type=int, help="variable-length sequences: each length ~ U{MIN_LEN..T}, padded to T and "
+        "packed in training (adding only; default: fixed length T)")
     add("--seeds", type=int, help="number of seeds (0..N-1); each seed is a new init and new data")
     add("--hidden-size", type=int, help="hidden units, replacing every problem's")
     add("--steps", type=int, help="parameter updates per job, replacing every problem's")
@@ -161,7 +163,7 @@ def config_from_args(args: argparse.Namespace) -> CompareConfig:
         grids = [g for g in grids if g.problem in args.problems] + [
             defaults[p] for p in args.problems if p not in known and p in defaults]
     overrides = {k: v for k, v in (("seq_lens", args.seq_lens), ("hidden_size", args.hidden_size),
-                                   ("steps", args.steps)) if v is not None}
+                                   ("steps", args.steps), ("min_len", args.min_len)) if v is not None}
     grids = [g.model_copy(update=overrides) for g in grids]
     model = {k: getattr(args, k) for k in ("num_layers", "bidirectional", "dropout", "bias", "proj_size",
                                            "forget_bias", "recurrent_init") if getattr(args, k) is not None}

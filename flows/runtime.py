@@ -1,14 +1,29 @@
-"""The embedded runtime: one Prefect API and one Ray cluster shared by the driver and every worker."""
+"""The embedded runtime: one Prefect API and one Ray cluster shared by the driver and every worker.
+
+Three ways Ray is reached, all configured here so that they behave alike:
+- `python -m flows.compare` (no --ray-address): `ray_cluster()` starts a private single-machine Ray bound to
+  127.0.0.1 before the flow, so the task runner reuses it.
+- `python -m flows.compare --ray-address HOST:PORT|auto|ray://...`: `ray_cluster(address)` joins the cluster;
+  the project's code travels as `py_modules` (or the job's own `working_dir` under `ray job submit`) and the
+  Prefect API URL travels as `env_vars` in the job's runtime_env.
+- a Prefect deployment run (nothing pre-starts Ray): `RnnbenchRayTaskRunner` starts or joins Ray with the same
+  arguments, the address coming from RAY_ADDRESS ('local' or unset: a private loopback Ray).
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
+
+from prefect_ray import RayTaskRunner
 
 # Set before Prefect or Ray start: there is no internet, and telemetry only produces errors.
 QUIET_ENV = {
@@ -19,6 +34,13 @@ QUIET_ENV = {
     "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.5",
 }
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# the project's importable packages: what a remote worker needs besides the cluster's installed dependencies
+PROJECT_PACKAGES = ("rnnbench", "flows", "tasks", "schemas")
+# never shipped to workers (Ray also skips what the package's .gitignore lists)
+UPLOAD_EXCLUDES = ["__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache"]
+LOCAL_OBJECT_STORE_BYTES = 512 * 1024 * 1024
+# set by `ray job submit` in the driver's environment: the job's runtime_env, which ray.init merges with ours
+_RAY_JOB_CONFIG_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
 
 
 class RuntimeStartError(RuntimeError):
@@ -86,37 +108,164 @@ def worker_env() -> dict[str, str]:
     return {k: os.environ[k] for k in keys if k in os.environ}
 
 
+def _job_runtime_env() -> dict[str, Any]:
+    """The runtime_env `ray job submit` gave this driver ({} outside a Ray job)."""
+    raw = os.environ.get(_RAY_JOB_CONFIG_ENV)
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw).get("runtime_env") or {}
+    except (ValueError, AttributeError):
+        return {}
+
+
+def cluster_runtime_env() -> dict[str, Any]:
+    """runtime_env for joining an existing cluster: the Prefect API URL and the project's code.
+
+    ray.init merges it with the runtime_env of a `ray job submit` job, and refuses a field (or an env var)
+    set on both sides, so what the job already provides is left out: with `--working-dir .` the project is
+    already on every worker's path (py_modules would ship it twice)."""
+    job = _job_runtime_env()
+    job_env = job.get("env_vars") or {}
+    runtime_env: dict[str, Any] = {"env_vars": {k: v for k, v in worker_env().items() if k not in job_env}}
+    if not any(key in job for key in ("working_dir", "py_modules", "excludes")):
+        runtime_env["py_modules"] = [str(PROJECT_ROOT / name) for name in PROJECT_PACKAGES]
+        runtime_env["excludes"] = list(UPLOAD_EXCLUDES)
+    return runtime_env
+
+
+def ray_init_kwargs(address: str | None = None, num_cpus: int | None = None) -> dict[str, Any]:
+    """ray.init arguments: a private loopback cluster (address None or 'local') or joining one (anything else)."""
+    quiet_environment()
+    if address in (None, "", "local"):
+        # "local", not None: never join a cluster that happens to run on this machine (RAY_ADDRESS,
+        # /tmp/ray/ray_current_cluster); this one is bound to 127.0.0.1 (see _loopback_only), so no token
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        return {
+            "address": "local",
+            "num_cpus": num_cpus or os.cpu_count(),
+            "include_dashboard": False,
+            "_node_ip_address": "127.0.0.1",
+            "object_store_memory": LOCAL_OBJECT_STORE_BYTES,
+            "runtime_env": {"env_vars": worker_env()},
+            "log_to_driver": False,
+        }
+    return {"address": address, "runtime_env": cluster_runtime_env(), "log_to_driver": False}
+
+
+@contextmanager
+def _loopback_only(active: bool) -> Iterator[None]:
+    """Make a new local Ray bind 127.0.0.1.
+
+    Ray (2.60) rewrites 127.0.0.1 in `_node_ip_address` to the machine's routable address, so its GCS and
+    raylet listen on every interface. Its single-machine mode (the default on macOS/Windows, where
+    `ENABLE_RAY_CLUSTER` is false) keeps the loopback address; that switch is read at call time."""
+    from ray._private import ray_constants
+
+    if not active or not hasattr(ray_constants, "ENABLE_RAY_CLUSTER"):
+        yield
+        return
+    saved = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_api_reachable(api_url: str | None, node_ips: set[str], local_ips: set[str]) -> None:
+    """Raise when the Prefect API is on this machine's loopback but some Ray node is another machine:
+    its workers could not report a single task (they would fail one by one, minutes later)."""
+    if not api_url or not _is_loopback(urlparse(api_url).hostname):
+        return
+    remote = sorted(ip for ip in node_ips if ip not in local_ips and not _is_loopback(ip))
+    if remote:
+        raise RuntimeStartError(
+            f"PREFECT_API_URL={api_url} is on this machine's loopback, but the Ray cluster has nodes on "
+            f"{', '.join(remote)} that cannot reach it. Start a Prefect server every node can reach "
+            "(`prefect server start --host <head-ip>`, firewalled to the cluster) or use Prefect Cloud, and "
+            "export PREFECT_API_URL=http://<head-ip>:4200/api before running.")
+
+
+def _check_cluster_can_reach_api(address: str) -> None:
+    import ray
+
+    node_ips = {n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")}
+    local_ips = set() if address.startswith("ray://") else {ray.util.get_node_ip_address()}
+    check_api_reachable(os.environ.get("PREFECT_API_URL"), node_ips, local_ips)
+
+
+def _init_ray(kwargs: dict[str, Any]) -> Any:
+    import ray
+
+    address = kwargs.get("address")
+    local = address == "local"
+    try:
+        with _loopback_only(local):
+            info = ray.init(**kwargs)
+    except Exception as exc:  # noqa: BLE001
+        where = "start a local Ray" if local else f"join the Ray cluster at {address!r}"
+        raise RuntimeStartError(f"cannot {where}: {exc}") from exc
+    if not local:
+        try:
+            _check_cluster_can_reach_api(address)
+        except RuntimeStartError:
+            ray.shutdown()
+            raise
+    return info
+
+
 @contextmanager
 def ray_cluster(address: str | None = None, num_cpus: int | None = None) -> Iterator[dict]:
     """Start a local Ray (address None) or join one (HOST:PORT, ray://..., 'auto') before the flow runs,
     and shut it down after, so that the task runner never owns Ray and worker logs are not cut off."""
     import ray
 
-    quiet_environment()
-    runtime_env = {"env_vars": worker_env()}
-    if address is None:
-        # a single-machine cluster bound to loopback: no token needed, nothing exposed
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        info = ray.init(
-            num_cpus=num_cpus or os.cpu_count(),
-            include_dashboard=False,
-            _node_ip_address="127.0.0.1",
-            object_store_memory=512 * 1024 * 1024,
-            runtime_env=runtime_env,
-            log_to_driver=False,
-        )
-    else:
+    if address not in (None, "", "local"):
         check_ray_address(address)
-        # the project's code travels with the job; the rest of the environment is the cluster's own
-        runtime_env["py_modules"] = [str(PROJECT_ROOT / name) for name in ("rnnbench", "flows", "tasks", "schemas")]
-        try:
-            info = ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
-        except Exception as exc:  # noqa: BLE001
-            raise RuntimeStartError(f"cannot join the Ray cluster at {address!r}: {exc}") from exc
+    info = _init_ray(ray_init_kwargs(address, num_cpus))
     try:
         yield {"address": info.address_info.get("address", address), "resources": ray.cluster_resources()}
     finally:
         ray.shutdown()
+
+
+class RnnbenchRayTaskRunner(RayTaskRunner):
+    """RayTaskRunner that, when nothing has started Ray yet (a deployment run), starts or joins Ray exactly as
+    `ray_cluster()` does: RAY_ADDRESS unset or 'local' -> a private loopback Ray; anything else (auto,
+    HOST:PORT, ray://...) -> join it, shipping the code and PREFECT_API_URL in the runtime_env.
+
+    When Ray is already initialised (the CLI's `ray_cluster()`), it is reused and not shut down."""
+
+    def __enter__(self):
+        import ray
+
+        if not ray.is_initialized():
+            address = self.address or os.environ.get("RAY_ADDRESS") or None
+            kwargs = {**ray_init_kwargs(address), **self.init_kwargs}
+            kwargs.pop("address", None)
+            # the parent calls ray.init(self.address, **self.init_kwargs), only when Ray is not initialised
+            self.address = None if address in (None, "", "local", "auto") else address
+            if self.address is None:
+                kwargs["address"] = "local" if address in (None, "", "local") else "auto"
+            self.init_kwargs = kwargs
+            # start Ray here (loopback switch, API check), then let the parent take it as its own to shut down
+            _init_ray({"address": self.address, **kwargs} if self.address else kwargs)
+            super().__enter__()
+            self._owns_ray = True
+            return self
+        return super().__enter__()
 
 
 def fail(message: str, code: int = 2) -> None:

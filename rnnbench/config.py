@@ -43,6 +43,7 @@ class RunSpec(BaseModel):
     problem: str
     arch: str
     seq_len: int = Field(ge=1, description="the problem decides the minimum")
+    min_len: int = Field(0, ge=0, description="0: fixed length; else lengths ~ U{min_len..seq_len}, packed")
     seed: int = Field(ge=0)
     hidden_size: int = Field(ge=1)
     steps: int = Field(ge=1)
@@ -66,8 +67,8 @@ class RunSpec(BaseModel):
 
     def datasets(self) -> tuple[DatasetSpec, DatasetSpec]:
         # the data seed is the run seed: every architecture of a seed sees the same sequences
-        return (DatasetSpec(self.problem, self.seq_len, "train", self.seed, self.n_train),
-                DatasetSpec(self.problem, self.seq_len, "test", self.seed, self.n_test))
+        return (DatasetSpec(self.problem, self.seq_len, "train", self.seed, self.n_train, self.min_len),
+                DatasetSpec(self.problem, self.seq_len, "test", self.seed, self.n_test, self.min_len))
 
     def check(self) -> None:
         """Raise ValueError naming the bad value for combinations pydantic cannot see."""
@@ -90,6 +91,13 @@ class RunSpec(BaseModel):
         if m.recurrent_init not in arch.recurrent_inits:
             raise ValueError(f"recurrent_init={m.recurrent_init!r} is not available for {self.arch!r}; "
                              f"choose from {', '.join(arch.recurrent_inits)}")
+        if self.min_len:
+            if not problem.supports_variable_length:
+                raise ValueError(f"--min-len {self.min_len}: problem {self.problem!r} has no variable-length form; "
+                                 "problems with one: adding")
+            if not problem.min_seq_len <= self.min_len <= self.seq_len:
+                raise ValueError(f"--min-len {self.min_len} must lie in "
+                                 f"[{problem.min_seq_len}, seq_len={self.seq_len}]")
         if self.eval_every > self.steps:
             raise ValueError(f"eval_every={self.eval_every} is larger than steps={self.steps}")
 
@@ -101,6 +109,7 @@ class ProblemGrid(BaseModel):
 
     problem: str
     seq_lens: list[int] = Field(min_length=1)
+    min_len: int = Field(0, ge=0, description="0: fixed length; else each length ~ U{min_len..seq_len}")
     hidden_size: int = Field(ge=1)
     steps: int = Field(ge=1)
 
@@ -143,7 +152,7 @@ class CompareConfig(BaseModel):
                 for arch in self.archs:
                     for seed in range(self.seeds):
                         spec = RunSpec(
-                            problem=grid.problem, arch=arch, seq_len=seq_len, seed=seed,
+                            problem=grid.problem, arch=arch, seq_len=seq_len, seed=seed, min_len=grid.min_len,
                             hidden_size=grid.hidden_size, steps=grid.steps, lr=self.lr,
                             batch_size=self.batch_size, clip_norm=self.clip_norm,
                             eval_every=max(1, grid.steps // self.eval_points), n_test=self.n_test,

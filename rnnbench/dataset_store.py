@@ -25,8 +25,7 @@ def build(spec: datasets.DatasetSpec, root: str, regenerate: bool = False) -> Bu
     if storage.exists(path) and not regenerate:
         load(path, expected=spec)
         return BuildResult(path, True, time.perf_counter() - start)
-    x, y = datasets.generate(spec)
-    table = datasets.to_table(spec, x, y)
+    table = datasets.to_table(spec, *datasets.generate_arrays(spec))
     validate_table(table, source=f"{path} (before write)", expected=spec)
     datasets.write_table(table, path)
     return BuildResult(path, False, time.perf_counter() - start)
@@ -40,8 +39,10 @@ def load(path: str, expected: datasets.DatasetSpec | None = None) -> datasets.Da
         raise ValidationError(path, [_unreadable(exc)]) from None
     meta = validate_table(table, source=path, expected=expected)
     x_shape, y_shape = datasets.parse_shape(meta["x_shape"]), datasets.parse_shape(meta["y_shape"])
+    lengths = table.column("length").to_numpy() if "length" in table.column_names else None
     return datasets.Dataset(
-        x=datasets.sequences(table.column("x"), x_shape), y=datasets.sequences(table.column("y"), y_shape), meta=meta
+        x=datasets.sequences(table.column("x"), x_shape), y=datasets.sequences(table.column("y"), y_shape),
+        meta=meta, lengths=lengths,
     )
 
 

@@ -49,9 +49,10 @@ def masked_loss(kind: str, pred: torch.Tensor, y: torch.Tensor, mask: torch.Tens
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
+def predict(model: torch.nn.Module, x: torch.Tensor, lengths: torch.Tensor | None = None) -> np.ndarray:
     model.eval()
-    out = torch.cat([model(x[i:i + EVAL_CHUNK]) for i in range(0, len(x), EVAL_CHUNK)])
+    out = torch.cat([model(x[i:i + EVAL_CHUNK], None if lengths is None else lengths[i:i + EVAL_CHUNK])
+                     for i in range(0, len(x), EVAL_CHUNK)])
     model.train()
     return out.float().cpu().numpy()
 
@@ -62,6 +63,7 @@ def base_row(spec: RunSpec) -> dict:
     m = spec.model
     return {
         "run_id": spec.run_id, "problem": spec.problem, "arch": spec.arch, "seq_len": spec.seq_len,
+        "min_len": spec.min_len,
         "seed": spec.seed, "hidden_size": spec.hidden_size, "num_layers": m.num_layers,
         "bidirectional": m.bidirectional, "dropout": m.dropout, "bias": m.bias, "proj_size": m.proj_size,
         "forget_bias": m.forget_bias, "recurrent_init": m.recurrent_init, "steps": spec.steps, "lr": spec.lr,
@@ -103,6 +105,11 @@ def train_and_evaluate(spec: RunSpec, data_root: str, device: str = "auto", thre
     mask_np = problem.target_mask(spec.seq_len)
     mask = torch.from_numpy(mask_np).to(dev)
     x_probe, y_probe = x_test[: spec.eval_rows], y_test[: spec.eval_rows]
+    # variable-length data: true lengths travel with each batch (packed by the classic cores); kept on the
+    # CPU, where pack_padded_sequence wants them
+    len_train = None if train.lengths is None else torch.from_numpy(train.lengths.astype(np.int64))
+    len_test = None if test.lengths is None else torch.from_numpy(test.lengths.astype(np.int64))
+    len_probe = None if len_test is None else len_test[: spec.eval_rows]
 
     row = base_row(spec)
     row.update(params=count_parameters(model), device=str(dev),
@@ -114,7 +121,7 @@ def train_and_evaluate(spec: RunSpec, data_root: str, device: str = "auto", thre
     for step in range(1, spec.steps + 1):
         t0 = time.perf_counter()
         lo = ((step - 1) * B) % len(x_train)
-        pred = model(x_train[lo:lo + B])
+        pred = model(x_train[lo:lo + B], None if len_train is None else len_train[lo:lo + B])
         loss = masked_loss(problem.loss, pred, y_train[lo:lo + B], mask)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -134,7 +141,7 @@ def train_and_evaluate(spec: RunSpec, data_root: str, device: str = "auto", thre
                 status = "diverged"
                 row["steps_done"] = step
                 break
-            probe = problem.metrics(predict(model, x_probe), y_probe, mask_np)[problem.metric_name]
+            probe = problem.metrics(predict(model, x_probe, len_probe), y_probe, mask_np)[problem.metric_name]
             curve.append({"run_id": spec.run_id, "step": step, "train_loss": last_loss, "test_metric": probe})
             window.zero_()
             window_steps = 0
@@ -143,7 +150,7 @@ def train_and_evaluate(spec: RunSpec, data_root: str, device: str = "auto", thre
     row.update(status=status, train_seconds=train_seconds, final_train_loss=last_loss,
                steps_per_second=row["steps_done"] / train_seconds if train_seconds > 0 else None)
     if status == "ok":
-        scores = problem.metrics(predict(model, x_test), y_test, mask_np)
+        scores = problem.metrics(predict(model, x_test, len_test), y_test, mask_np)
         metric = scores[problem.metric_name]
         if not math.isfinite(metric):
             row["status"] = "diverged"

@@ -34,7 +34,7 @@ def _meta_failures(meta: dict[str, str], n_rows: int, expected: datasets.Dataset
     if n_meta != n_rows:
         out.append(Failure("<metadata>", "row_count", None, detail=f"metadata says {n_meta}, file has {n_rows}"))
     if expected is not None:
-        for key in ("problem", "seq_len", "split", "seed", "n_rows"):
+        for key in ("problem", "seq_len", "split", "seed", "n_rows", "min_len"):
             want = str(getattr(expected, key))
             if meta[key] != want:
                 out.append(Failure("<metadata>", f"matches_spec_{key}", None,
@@ -47,13 +47,14 @@ def _meta_failures(meta: dict[str, str], n_rows: int, expected: datasets.Dataset
 
 
 def dataset_schema(problem: Problem, seq_len: int, x: np.ndarray, y: np.ndarray,
-                   counts: dict[tuple[str, str], int]) -> pap.DataFrameSchema:
+                   counts: dict[tuple[str, str], int], lengths: np.ndarray | None = None,
+                   min_len: int = 0) -> pap.DataFrameSchema:
     """Schema for one file. Checks run on numpy views of the Arrow buffers (pandas-style element-wise
     checks on list cells are ~100x slower); each records its failed-row count in `counts`."""
     n = len(x)
     flat = {"x": x.reshape(n, -1), "y": y.reshape(n, -1)}
     ranges = {"x": problem.x_range, "y": problem.y_range}
-    semantic = problem.semantic_checks(x, y)
+    semantic = problem.semantic_checks(x, y, lengths)
 
     def row_check(column: str, name: str, ok: np.ndarray) -> pap.Check:
         def _check(data):
@@ -70,12 +71,16 @@ def dataset_schema(problem: Problem, seq_len: int, x: np.ndarray, y: np.ndarray,
         return [row_check(col, "finite", finite), row_check(col, f"in_range_{lo:g}_to_{hi:g}", in_range)]
 
     steps_y = problem.target_steps(seq_len)
+    columns = {
+        "id": pap.Column(pl.Int64, unique=True, nullable=False),
+        "x": pap.Column(pl.Array(pl.Float32, seq_len * problem.input_size), nullable=False),
+        "y": pap.Column(pl.Array(pl.Float32, steps_y * problem.output_size), nullable=False),
+    }
+    if min_len:
+        # variable-length file: each row's true length, and the padding beyond it, are checked
+        columns["length"] = pap.Column(pl.Int32, pap.Check.in_range(min_len, seq_len), nullable=False)
     return pap.DataFrameSchema(
-        {
-            "id": pap.Column(pl.Int64, unique=True, nullable=False),
-            "x": pap.Column(pl.Array(pl.Float32, seq_len * problem.input_size), nullable=False),
-            "y": pap.Column(pl.Array(pl.Float32, steps_y * problem.output_size), nullable=False),
-        },
+        columns,
         checks=column_checks("x") + column_checks("y")
         + [row_check(col, name, ok) for name, (col, ok) in semantic.items()],
         strict=True,
@@ -102,8 +107,17 @@ def validate_table(table: pa.Table, source: str, expected: datasets.DatasetSpec 
     if len(arrays) < 2:
         raise ValidationError(source, failures)
     x, y = arrays["x"], arrays["y"]
+    min_len = int(meta["min_len"])
+    lengths = None
+    if min_len:
+        if "length" not in table.column_names:
+            failures.append(Failure("length", "present_in_variable_length_file", None))
+            raise ValidationError(source, failures)
+        lengths = table.column("length").to_numpy()
+        # out-of-range lengths are reported by the schema; clip so the semantic checks can still run
+        lengths = np.clip(lengths, 1, seq_len)
     counts: dict[tuple[str, str], int] = {}
-    schema = dataset_schema(problem, seq_len, x, y, counts)
+    schema = dataset_schema(problem, seq_len, x, y, counts, lengths, min_len)
     try:
         schema.validate(pl.from_arrow(table), lazy=True)
     except SchemaErrors as err:
@@ -117,7 +131,8 @@ def validate_table(table: pa.Table, source: str, expected: datasets.DatasetSpec 
                 failed = rows.drop_nulls().n_unique()
                 failures.append(Failure(column or "<table>", check, failed or None, n if failed else None))
     ids = table.column("id").to_numpy()
-    if not failures and meta["content_hash"] != datasets.content_hash(ids, x, y):
+    raw_lengths = table.column("length").to_numpy() if min_len else None
+    if not failures and meta["content_hash"] != datasets.content_hash(ids, x, y, raw_lengths):
         failures.append(Failure("<all>", "content_hash", None, detail="data differs from the hash in the metadata"))
     if failures:
         raise ValidationError(source, failures)

@@ -26,6 +26,7 @@ class Metrics(RunKey):
     problem: str = pap.Field(isin=list(PROBLEMS))
     arch: str = pap.Field(isin=list(ARCHS))
     seq_len: int = pap.Field(ge=2)
+    min_len: int = pap.Field(ge=0)
     seed: int = pap.Field(ge=0)
     hidden_size: int = pap.Field(ge=1)
     num_layers: int = pap.Field(ge=1)

@@ -42,17 +42,44 @@ class Adding(Problem):
         y = (values[rows, first] + values[rows, second]).reshape(n, 1, 1)
         return x, y
 
-    def semantic_checks(self, x, y):
+    supports_variable_length = True
+
+    def generate_variable(self, n, seq_len, min_len, rng):
+        """Lengths L ~ U{min_len..seq_len}; the two marks fall in [0, L//2) and [L//2, L); steps >= L are 0."""
+        lengths = rng.integers(min_len, seq_len + 1, size=n)
+        half = lengths // 2
+        values = rng.random((n, seq_len), dtype=np.float32)
+        first = rng.integers(0, half)
+        second = rng.integers(half, lengths)
+        rows = np.arange(n)
+        y = (values[rows, first] + values[rows, second]).reshape(n, 1, 1)
+        values[np.arange(seq_len)[None, :] >= lengths[:, None]] = 0.0
+        x = np.zeros((n, seq_len, 2), dtype=np.float32)
+        x[:, :, 0] = values
+        x[rows, first, 1] = 1.0
+        x[rows, second, 1] = 1.0
+        return x, y, lengths.astype(np.int32)
+
+    def semantic_checks(self, x, y, lengths=None):
         values, mask = x[:, :, 0], x[:, :, 1]
-        half = x.shape[1] // 2
         binary = np.all((mask == 0) | (mask == 1), axis=1)
-        one_per_half = (mask[:, :half].sum(axis=1) == 1) & (mask[:, half:].sum(axis=1) == 1)
+        checks = {}
+        if lengths is None:
+            half = x.shape[1] // 2
+            one_per_half = (mask[:, :half].sum(axis=1) == 1) & (mask[:, half:].sum(axis=1) == 1)
+        else:
+            pos = np.arange(x.shape[1])[None, :]
+            first_half = pos < (lengths // 2)[:, None]
+            real = pos < lengths[:, None]
+            one_per_half = ((mask * first_half).sum(axis=1) == 1) & ((mask * (real & ~first_half)).sum(axis=1) == 1)
+            checks["padding_is_zero"] = ("x", ~np.any((x != 0) & ~real[:, :, None], axis=(1, 2)))
         # float32 sum of the two marked values, as generated; exact unless the data was altered
         marked = np.where(mask == 1, values, np.float32(0)).sum(axis=1, dtype=np.float32)
         return {
             "mask_is_binary": ("x", binary),
             "mask_has_one_one_per_half": ("x", binary & one_per_half),
             "target_is_sum_of_marked": ("y", np.abs(y[:, 0, 0] - marked) <= 1e-6),
+            **checks,
         }
 
     def baseline(self, seq_len):

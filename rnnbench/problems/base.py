@@ -52,7 +52,16 @@ class Problem:
     def generate(self, n: int, seq_len: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
-    def semantic_checks(self, x: np.ndarray, y: np.ndarray) -> dict[str, tuple[str, np.ndarray]]:
+    def generate_variable(self, n: int, seq_len: int, min_len: int,
+                          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sequences whose lengths are drawn uniformly from [min_len, seq_len], zero-padded to seq_len.
+        Returns (x, y, lengths). Problems without a variable-length form say so."""
+        raise ValueError(f"problem {self.name!r} has no variable-length form; problems with one: adding")
+
+    supports_variable_length: ClassVar[bool] = False
+
+    def semantic_checks(self, x: np.ndarray, y: np.ndarray,
+                        lengths: np.ndarray | None = None) -> dict[str, tuple[str, np.ndarray]]:
         """Meaning of the data: check name -> (column it is about, per-row bool array, True = ok)."""
         raise NotImplementedError
 

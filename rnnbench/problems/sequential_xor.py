@@ -36,7 +36,7 @@ class SequentialXor(Problem):
         mask[0] = False
         return mask
 
-    def semantic_checks(self, x, y):
+    def semantic_checks(self, x, y, lengths=None):
         xb, yb = x[:, :, 0], y[:, :, 0]
         expected = (xb[:, 1:] != xb[:, :-1]).astype(np.float32)
         return {
