@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import NoReturn
 
 
 def names(text: str) -> list[str]:
@@ -23,3 +25,9 @@ def positive_int(value: int, what: str) -> int:
     if value <= 0:
         raise ValueError(f"{what} must be a positive integer, got {value}")
     return value
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """CLI exit for bad input: one clear line on stderr, non-zero status."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(code)

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from flows import runtime
+from flows import cli
 from rnnbench import inspection
 from rnnbench.archs import ARCHS, get_arch
 from rnnbench.archs.classic import CELLS
@@ -17,7 +17,7 @@ from rnnbench.archs.classic import CELLS
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m flows.inspect", description=__doc__)
-    # not `choices=`: argparse's message would not go through runtime.fail's one-line format
+    # not `choices=`: argparse's message would not go through cli.fail's one-line format
     parser.add_argument("--arch", required=True, help=f"architecture: {', '.join(ARCHS)}")
     parser.add_argument("--input-size", type=int, default=10, help="input features I (default 10, as the notebook)")
     parser.add_argument("--hidden-size", type=int, default=20, help="hidden size H (default 20, as the notebook)")
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = inspect_arch(args)
     except ValueError as exc:
-        runtime.fail(str(exc))
+        cli.fail(str(exc))
     print(json.dumps(report) if args.json else render(report))
     # a mismatch means a formula in rnnbench/inspection.py is out of date with its module
     return 0 if report["params"] == report["params_formula"] else 1

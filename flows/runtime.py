@@ -244,28 +244,30 @@ def ray_cluster(address: str | None = None, num_cpus: int | None = None) -> Iter
 class RnnbenchRayTaskRunner(RayTaskRunner):
     """RayTaskRunner that, when nothing has started Ray yet (a deployment run), starts or joins Ray exactly as
     `ray_cluster()` does: RAY_ADDRESS unset or 'local' -> a private loopback Ray; anything else (auto,
-    HOST:PORT, ray://...) -> join it, shipping the code and PREFECT_API_URL in the runtime_env.
+    HOST:PORT, ray://...) -> join it, shipping the code and PREFECT_API_URL in the runtime_env. It then owns
+    that Ray and shuts it down at the end of the flow run.
 
-    When Ray is already initialised (the CLI's `ray_cluster()`), it is reused and not shut down."""
+    When Ray is already initialised (the CLI's `ray_cluster()`), it is reused and left running."""
 
     def __enter__(self):
         import ray
 
-        if not ray.is_initialized():
-            address = self.address or os.environ.get("RAY_ADDRESS") or None
-            kwargs = {**ray_init_kwargs(address), **self.init_kwargs}
-            kwargs.pop("address", None)
-            # the parent calls ray.init(self.address, **self.init_kwargs), only when Ray is not initialised
-            self.address = None if address in (None, "", "local", "auto") else address
-            if self.address is None:
-                kwargs["address"] = "local" if address in (None, "", "local") else "auto"
-            self.init_kwargs = kwargs
-            # start Ray here (loopback switch, API check), then let the parent take it as its own to shut down
-            _init_ray({"address": self.address, **kwargs} if self.address else kwargs)
-            super().__enter__()
-            self._owns_ray = True
-            return self
-        return super().__enter__()
+        if ray.is_initialized():
+            return super().__enter__()
+        address = self.address or os.environ.get("RAY_ADDRESS") or None
+        kwargs = ray_init_kwargs(address)
+        local = kwargs["address"] == "local"
+        # the decorator's own init_kwargs (e.g. namespace) win; options that only make sense for a new local
+        # cluster are dropped when joining one (ray.init refuses them there)
+        extra = {k: v for k, v in self.init_kwargs.items() if local or k not in _LOCAL_ONLY_INIT_KWARGS}
+        _init_ray({**kwargs, **extra})
+        super().__enter__()  # sees Ray initialised: reuses it
+        self._owns_ray = True
+        return self
+
+
+_LOCAL_ONLY_INIT_KWARGS = {"num_cpus", "num_gpus", "resources", "include_dashboard", "dashboard_host",
+                           "dashboard_port", "object_store_memory", "_node_ip_address", "_temp_dir"}
 
 
 def fail(message: str, code: int = 2) -> None:
