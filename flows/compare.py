@@ -29,6 +29,7 @@ from tasks.train import train_job
 
 # Ray re-runs a task whose worker process died this many times (same task-run id; the job is idempotent)
 RAY_MAX_RETRIES = 3
+DEFAULT_GPU_SHARE = 0.25
 
 
 def _failed_row(spec: RunSpec, exc: BaseException) -> dict:
@@ -71,8 +72,15 @@ def compare(config: CompareConfig, regenerate: bool = False) -> dict:
     logger.info("%d jobs: %d already finished in %s, %d to run", len(specs), len(rows), out, len(todo))
 
     resources = {"num_cpus": config.cpus_per_job, "max_retries": RAY_MAX_RETRIES}
-    if config.gpus_per_job:
-        resources["num_gpus"] = config.gpus_per_job
+    gpus = config.gpus_per_job
+    if gpus is None:
+        import ray
+
+        # small recurrent models: four jobs share a GPU unless told otherwise
+        gpus = DEFAULT_GPU_SHARE if ray.is_initialized() and ray.cluster_resources().get("GPU") else 0.0
+    if gpus:
+        resources["num_gpus"] = gpus
+        logger.info("each job asks for %.2f GPU", gpus)
     job = train_job.with_options(retries=config.max_retries, retry_delay_seconds=1)
     with remote_options(**resources):
         futures = {job.submit(spec, root, out): spec for spec in todo}
@@ -125,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--data-root", help="dataset root shared by all nodes (default OUT/data)")
     add("--ray-address", help="join this Ray cluster (HOST:PORT, ray://HOST:PORT or auto) instead of a local one")
     add("--cpus-per-job", type=float, help="CPUs Ray reserves per job (default 1; a job uses that many threads)")
-    add("--gpus-per-job", type=float, help="GPU share per job, e.g. 0.25 packs four jobs on a GPU (default 0)")
+    add("--gpus-per-job", type=float, help="GPU share per job, e.g. 0.25 packs four jobs on a GPU (default: 0.25 "
+        "where the cluster has GPUs, else 0); a job runs on CUDA when it holds a GPU share")
     add("--regenerate", action="store_true", help="rebuild dataset files, e.g. after one was refused as invalid")
     g = parser.add_argument_group("model options (recorded in every metrics row)")
     g.add_argument("--num-layers", type=int, help="stacked recurrent layers (default 1)")

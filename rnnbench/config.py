@@ -133,7 +133,8 @@ class CompareConfig(BaseModel):
     data_root: str | None = Field(None, description="dataset root; default OUT/data")
     ray_address: str | None = None
     cpus_per_job: float = Field(1.0, gt=0)
-    gpus_per_job: float = Field(0.0, ge=0)
+    gpus_per_job: float | None = Field(None, ge=0, description="GPU share per job; None: 0.25 where the "
+                                       "cluster has GPUs, else 0")
     max_retries: int = Field(2, ge=0, description="retries of a job that raised, before it is recorded failed")
 
     @property

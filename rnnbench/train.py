@@ -160,6 +160,19 @@ def train_and_evaluate(spec: RunSpec, data_root: str, device: str = "auto", thre
     return RunResult(row, curve)
 
 
+def worker_device() -> str:
+    """'cuda' when Ray gave this job a GPU share, 'cpu' when it gave none (Ray >= 2.60 no longer hides GPUs
+    from zero-GPU tasks, so torch.cuda.is_available() alone would put CPU jobs on a GPU); 'auto' outside Ray."""
+    try:
+        import ray
+
+        if ray.is_initialized() and ray.get_runtime_context().worker.mode == ray.WORKER_MODE:
+            return "cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu"
+    except Exception:  # noqa: BLE001 - outside Ray there is nothing to ask
+        pass
+    return "auto"
+
+
 def worker_threads() -> int:
     """Torch threads for one job: the CPUs Ray gave it (at least one)."""
     try:

@@ -8,11 +8,11 @@ from prefect import get_run_logger, task
 
 from rnnbench import results
 from rnnbench.config import RunSpec
-from rnnbench.train import train_and_evaluate, worker_threads
+from rnnbench.train import train_and_evaluate, worker_device, worker_threads
 
 
 @task(name="train-evaluate", task_run_name="{spec.arch} {spec.problem} T={spec.seq_len} seed={spec.seed}")
-def train_job(spec: RunSpec, data_root: str, out: str, device: str = "auto") -> dict:
+def train_job(spec: RunSpec, data_root: str, out: str, device: str | None = None) -> dict:
     """Idempotent: a job whose result is already stored returns it, so Ray's re-run after a lost worker
     and Prefect's retry after an exception are both safe. Returns the metrics row."""
     logger = get_run_logger()
@@ -21,7 +21,7 @@ def train_job(spec: RunSpec, data_root: str, out: str, device: str = "auto") -> 
         logger.info("result already stored for %s; not training again", spec.run_id)
         return stored.row
     _injected_fault(spec.run_id)
-    result = train_and_evaluate(spec, data_root, device=device, threads=worker_threads())
+    result = train_and_evaluate(spec, data_root, device=device or worker_device(), threads=worker_threads())
     results.save(out, spec, result)
     row = result.row
     logger.info("%s: %s, test %s %.4g (baseline %.4g, score %.3f, solved %s), %.1f s on %s",

@@ -1,0 +1,265 @@
+"""deploy/prefect.yaml, end to end: a real Prefect server, a process work pool, `prefect deploy`, a worker, and
+the smoke deployment run to Completed with its report on disk.
+
+Everything listens on 127.0.0.1 and lives under tmp_path (PREFECT_HOME included, so ~/.prefect is untouched).
+Every process the test starts runs in its own process group, and the whole group is killed at teardown:
+the server, the worker, and what the worker started (the flow-run process and its local Ray).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from rnnbench.config import CompareConfig, from_preset
+
+pytestmark = [pytest.mark.deployment, pytest.mark.timeout(900)]
+
+ROOT = Path(__file__).resolve().parent.parent
+PREFECT_YAML = ROOT / "deploy" / "prefect.yaml"
+BIN = Path(sys.executable).parent
+POOL = "rnnbench-process"
+
+
+def _load_yaml() -> dict:
+    return yaml.safe_load(PREFECT_YAML.read_text())
+
+
+def _deployments() -> dict[str, dict]:
+    return {d["name"]: d for d in _load_yaml()["deployments"]}
+
+
+# ---- the file itself (fast) ------------------------------------------------------------------------------
+
+
+def test_parameters_are_complete_and_match_the_presets():
+    """Parameters are spelled out in full: each config is exactly its preset (only `out` differs), and every
+    parameter is one the flow takes, so a deploy never carries a stale or misspelt key."""
+    from flows.compare import compare
+
+    flow_params = set(inspect.signature(compare.fn).parameters)
+    for name, preset in (("nightly-seed", "seed"), ("smoke", "smoke")):
+        params = _deployments()[name]["parameters"]
+        assert set(params) <= flow_params, f"{name}: unknown parameters {set(params) - flow_params}"
+        config = params["config"]
+        assert set(config) == set(CompareConfig.model_fields), f"{name}: config is not spelled out in full"
+        expected = from_preset(preset, out=config["out"]).model_dump(mode="json")
+        assert CompareConfig(**config).model_dump(mode="json") == expected
+        assert config == expected
+
+
+def test_schedule_pool_and_pull_step():
+    spec = _load_yaml()
+    nightly, smoke = _deployments()["nightly-seed"], _deployments()["smoke"]
+    assert nightly["schedules"] == [{"cron": "0 3 * * *", "timezone": "UTC", "active": True}]
+    assert not smoke.get("schedules")
+    for deployment in (nightly, smoke):
+        assert deployment["entrypoint"] == "flows/compare.py:compare"
+        assert deployment["work_pool"]["name"] == POOL
+        env = deployment["work_pool"]["job_variables"]["env"]
+        assert env["RAY_AUTH_MODE"] in ("token", "disabled"), "RAY_AUTH_MODE must be explicit"
+        assert env["RNNBENCH_HOME"] == "{{ $RNNBENCH_HOME }}"
+    assert spec["pull"] == [{"prefect.deployments.steps.set_working_directory": {"directory": "{{ $RNNBENCH_HOME }}"}}]
+
+
+# ---- processes ---------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of a process group, read from /proc."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
+
+
+class ProcessGroups:
+    """Start commands in their own process groups; `stop_all` ends each whole group (TERM, then KILL)."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.started: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, args: list[str], env: dict[str, str], cwd: Path = ROOT) -> subprocess.Popen:
+        log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        self.started.append((name, proc))
+        return proc
+
+    def log(self, name: str) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop_all(self, grace: float = 10.0) -> list[str]:
+        """Returns the names of groups that needed SIGKILL."""
+        killed = []
+        for name, proc in reversed(self.started):
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(proc.pid, sig)
+                except ProcessLookupError:
+                    break
+                deadline = time.monotonic() + (grace if sig == signal.SIGTERM else 5)
+                while time.monotonic() < deadline:
+                    if proc.poll() is not None and not group_members(proc.pid):
+                        break
+                    time.sleep(0.2)
+                else:
+                    if sig == signal.SIGTERM:
+                        killed.append(name)
+                    continue
+                break
+            if proc.poll() is None:
+                proc.wait(timeout=5)
+        return killed
+
+
+def run(args: list[str], env: dict[str, str], timeout: float, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                            stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, f"{' '.join(args)} -> {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float, log: ProcessGroups) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"prefect server exited with {proc.returncode}:\n{log.log('server')}"
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"no /api/health within {timeout} s:\n{log.log('server')}")
+
+
+# ---- end to end --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[ProcessGroups]:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    groups = ProcessGroups(logs)
+    try:
+        yield groups
+    finally:
+        groups.stop_all()
+        leftovers = {name: group_members(p.pid) for name, p in groups.started if group_members(p.pid)}
+        assert not leftovers, f"processes left running: {leftovers}"
+
+
+def test_smoke_deployment_runs_through_a_worker(tmp_path: Path, processes: ProcessGroups):
+    timings: dict[str, float] = {}
+    t0 = time.monotonic()
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PREFECT_", "RAY_")) and k != "RNNBENCH_HOME"}
+    env.update({
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_API_URL": api,
+        "PREFECT_SERVER_EPHEMERAL_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RNNBENCH_HOME": str(ROOT),  # read by `prefect deploy` (job_variables.env), see deploy/prefect.yaml
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    })
+    prefect = str(BIN / "prefect")
+
+    # no scheduler: the nightly deployment must not start a run during the test; no UI: faster start
+    server = processes.start("server", [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port),
+                                        "--no-ui", "--no-scheduler", "--analytics-off"], env)
+    wait_healthy(api, server, timeout=180, log=processes)
+    timings["server"] = time.monotonic() - t0
+
+    run([prefect, "work-pool", "create", POOL, "--type", "process"], env, timeout=120)
+    t = time.monotonic()
+    deployed = run([prefect, "--no-prompt", "deploy", "--all", "--prefect-file", str(PREFECT_YAML)], env,
+                   timeout=300)
+    timings["deploy"] = time.monotonic() - t
+    assert "compare/smoke" in deployed.stdout and "compare/nightly-seed" in deployed.stdout, deployed.stdout
+
+    with httpx.Client(base_url=api, timeout=30) as client:
+        nightly = client.get("/deployments/name/compare/nightly-seed").raise_for_status().json()
+        smoke = client.get("/deployments/name/compare/smoke").raise_for_status().json()
+    (schedule,) = nightly["schedules"]
+    assert schedule["schedule"]["cron"] == "0 3 * * *" and schedule["schedule"]["timezone"] == "UTC"
+    assert smoke["schedules"] == []
+    assert nightly["work_pool_name"] == smoke["work_pool_name"] == POOL
+    # resolved at deploy time: the checkout path is baked into the run's environment ...
+    assert smoke["job_variables"]["env"]["RNNBENCH_HOME"] == str(ROOT)
+    # ... and read back from it by the pull step at run time
+    assert smoke["pull_steps"] == [
+        {"prefect.deployments.steps.set_working_directory": {"directory": "{{ $RNNBENCH_HOME }}"}}]
+
+    # the worker only serves the smoke deployment's queue; it starts in tmp_path, not in the checkout
+    processes.start("worker", [prefect, "worker", "start", "--pool", POOL, "--work-queue", "manual",
+                               "--limit", "1", "--install-policy", "never"], env, cwd=tmp_path)
+
+    out = tmp_path / "out"
+    config = {**smoke["parameters"]["config"], "out": str(out)}
+    t = time.monotonic()
+    try:
+        result = subprocess.run(
+            [prefect, "deployment", "run", "compare/smoke", "--params", json.dumps({"config": config}),
+             "--watch", "--watch-interval", "2", "--watch-timeout", "600"],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=660, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"no terminal state in time\nworker log:\n{processes.log('worker')[-6000:]}") from exc
+    timings["run"] = time.monotonic() - t
+    assert result.returncode == 0 and "Completed" in result.stdout, (
+        f"{result.stdout}\n{result.stderr}\nworker log:\n{processes.log('worker')[-8000:]}")
+
+    for name in ("metrics.parquet", "curves.parquet", "report.html"):
+        assert (out / name).is_file(), f"{name} missing under {out}: {sorted(p.name for p in out.iterdir())}"
+    import polars as pl
+
+    metrics = pl.read_parquet(out / "metrics.parquet")
+    assert metrics.height == 9 and metrics["status"].to_list() == ["ok"] * 9, metrics.select("run_id", "status")
+    assert set(metrics["device"]) == {"cpu"} and metrics["node"].null_count() == 0
+
+    # the Ray workers reported to this API (PREFECT_API_URL reached them through the flow-run environment)
+    with httpx.Client(base_url=api, timeout=30) as client:
+        (flow_run,) = client.post("/flow_runs/filter", json={
+            "deployments": {"id": {"any_": [smoke["id"]]}}}).raise_for_status().json()
+        task_runs = client.post("/task_runs/filter", json={
+            "flow_runs": {"id": {"any_": [flow_run["id"]]}}}).raise_for_status().json()
+    assert flow_run["state_type"] == "COMPLETED"
+    trained = [t for t in task_runs if t["name"].startswith(("rnn_tanh ", "gru ", "lstm "))]
+    assert len(trained) == 9 and {t["state_type"] for t in trained} == {"COMPLETED"}, \
+        [(t["name"], t["state_type"]) for t in task_runs]
+
+    timings["total"] = time.monotonic() - t0
+    print("deployment timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
