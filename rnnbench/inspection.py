@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from rnnbench.archs import ARCHS, get_arch
-from rnnbench.archs.classic import CELLS, GATES, ClassicCore
+from rnnbench.archs.classic import CELLS, GATES, ClassicCore, make_rnn
 
 # Closed-form parameter counts of the cores (the readout is not counted). Notation: I input width, H hidden
 # size, L layers, D directions (2 if bidirectional), b = 1 with bias else 0, G gates, P projection size
@@ -204,13 +204,8 @@ def io_shapes(arch: str, input_size: int, hidden_size: int, num_layers: int = 1,
     shape = (batch_size, seq_len, input_size) if batch_first else (seq_len, batch_size, input_size)
     x = torch.zeros(shape)
     if arch in CELLS:
-        kwargs = dict(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers, bias=bias,
-                      dropout=dropout, bidirectional=bidirectional, batch_first=batch_first)
-        if arch.startswith("rnn_"):
-            kwargs["nonlinearity"] = arch.removeprefix("rnn_")
-        if proj_size:
-            kwargs["proj_size"] = proj_size
-        rnn = CELLS[arch](**kwargs).eval()
+        rnn = make_rnn(arch, input_size, hidden_size, num_layers, bias, dropout, bidirectional, proj_size,
+                       batch_first=batch_first).eval()
         with warnings.catch_warnings():
             # a CPU-backend notice (oneDNN has no projected LSTM), not a problem with the options
             warnings.filterwarnings("ignore", message="LSTM with projections is not supported")

@@ -10,6 +10,19 @@ CELLS = {"rnn_tanh": nn.RNN, "rnn_relu": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "gru": 3, "lstm": 4}
 
 
+def make_rnn(arch: str, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+             dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
+             batch_first: bool = True) -> nn.RNNBase:
+    """The torch module for a classic arch key (rnn_tanh/rnn_relu pick nn.RNN's nonlinearity)."""
+    kwargs = dict(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers, bias=bias,
+                  dropout=dropout, bidirectional=bidirectional, batch_first=batch_first)
+    if arch.startswith("rnn_"):
+        kwargs["nonlinearity"] = arch.removeprefix("rnn_")
+    if proj_size:
+        kwargs["proj_size"] = proj_size
+    return CELLS[arch](**kwargs)
+
+
 class ClassicCore(nn.Module):
     """nn.RNN / nn.GRU / nn.LSTM, batch first, with every option of the notebook's section 2.
 
@@ -24,14 +37,8 @@ class ClassicCore(nn.Module):
                  dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
                  forget_bias: float | None = None, recurrent_init: str = "default") -> None:
         super().__init__()
-        kwargs = dict(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers, bias=bias,
-                      dropout=dropout, bidirectional=bidirectional, batch_first=True)
-        if arch.startswith("rnn_"):
-            kwargs["nonlinearity"] = arch.removeprefix("rnn_")
-        if proj_size:
-            kwargs["proj_size"] = proj_size
         self.arch = arch
-        self.rnn = CELLS[arch](**kwargs)
+        self.rnn = make_rnn(arch, input_size, hidden_size, num_layers, bias, dropout, bidirectional, proj_size)
         self.directions = 2 if bidirectional else 1
         self.output_size = self.directions * (proj_size or hidden_size)
         self._init(recurrent_init, forget_bias)
