@@ -1,7 +1,7 @@
 """Pipeline speed, side by side in one run: against the notebook, against a bare PyTorch loop, and its own overhead.
 
 The machine is small and shared, so every comparison is measured in the same run, one after the other
-(never concurrently), and the load average is printed with the results.
+(never concurrently), and each subprocess's own CPU seconds and the other load meanwhile are printed too.
 
   (a) end to end   `python -m flows.compare --preset seed --out TMP` (a subprocess with no PREFECT_API_URL,
                    so starting the embedded Prefect API and Ray is included) versus the notebook's own code
@@ -10,13 +10,13 @@ The machine is small and shared, so every comparison is measured in the same run
                    with torch's default threads. Goal: pipeline / notebook wall time <= 0.75.
   (b) throughput   rnnbench.train.train_and_evaluate (its steps_per_second, which excludes evaluation) versus
                    a bare loop over the same model (build_model), data, Adam and clip_grad_norm_: LSTM H=64,
-                   adding T=100, batch 64, 1 thread, flushed denormals, repetitions interleaved A B A B A B.
-                   Goal: median pipeline / median bare >= 0.95.
+                   adding T=100, batch 64, 1 thread, flushed denormals; after an untimed warm-up of both,
+                   3 repetitions each, interleaved A B, B A, A B. Goal: median pipeline / median bare >= 0.95.
   (c) overhead     the compare flow on a grid of 50 tiny jobs (subprocess, no PREFECT_API_URL, fresh --out):
                    overhead = wall - sum(train_seconds) / CPUs. Goals: <= 20 s in all (start-up included) and
                    <= 0.2 s per job in the job phase (between the flow's "N jobs" and "wrote metrics" log lines).
 
-    .venv/bin/python benchmarks/compare_speed.py [--skip-a] [--skip-b] [--skip-c] [--steps 200]
+    .venv/bin/python benchmarks/compare_speed.py [--skip-a] [--skip-b] [--skip-c] [--steps 200] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -72,6 +72,16 @@ class Timed:
     returncode: int
     lines: list[tuple[float, str]] = field(default_factory=list)
     cpu: dict[str, tuple[float, int]] = field(default_factory=dict)  # role -> (CPU seconds, processes)
+    machine_cpu: float = 0.0  # CPU seconds the whole machine spent meanwhile, ours and everyone else's
+
+    @property
+    def own_cpu(self) -> float:
+        return sum(seconds for seconds, _ in self.cpu.values())
+
+    def contention(self) -> str:
+        """What else ran meanwhile: the machine is shared, so a slow run may not be our fault."""
+        others = max(0.0, self.machine_cpu - self.own_cpu)
+        return f"{self.own_cpu:.0f} CPU-s own, others busy {others / self.seconds:.2f} cores on average"
 
     def first(self, needles: tuple[str, ...]) -> float | None:
         return next((t for t, line in self.lines if all(n in line for n in needles)), None)
@@ -132,6 +142,14 @@ class CpuSampler(threading.Thread):
         return totals
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores have spent not idle since boot (/proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / CLOCK_TICKS  # guest time is already counted in user
+
+
 def proc_table() -> dict[int, tuple[int, float]]:
     """pid -> (parent pid, user + system CPU seconds so far) for every process readable now."""
     table = {}
@@ -150,7 +168,7 @@ def proc_table() -> dict[int, tuple[int, float]]:
 
 def run_timed(cmd: list[str], env: dict[str, str], timeout: float) -> Timed:
     """Run `cmd` in the repo root; its own process group, so a timeout ends it and everything it started."""
-    start = time.perf_counter()
+    start, busy = time.perf_counter(), machine_busy_seconds()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             bufsize=1, start_new_session=True)
     timer = threading.Timer(timeout, kill_group, (proc.pid,))
@@ -166,7 +184,8 @@ def run_timed(cmd: list[str], env: dict[str, str], timeout: float) -> Timed:
         timer.cancel()
         sampler.stop.set()
         sampler.join()
-    return Timed(time.perf_counter() - start, proc.returncode, lines, sampler.by_role())
+    return Timed(time.perf_counter() - start, proc.returncode, lines, sampler.by_role(),
+                 machine_busy_seconds() - busy)
 
 
 def kill_group(pid: int) -> None:
@@ -229,16 +248,19 @@ def measure_end_to_end(workers: int) -> dict:
                          timeout=3600)
     if notebook.returncode != 0:
         raise RuntimeError(f"notebook baseline exited {notebook.returncode}:\n{notebook.tail()}")
-    print(f"  notebook: {notebook.seconds:7.1f} s wall", flush=True)
+    print(f"  notebook: {notebook.seconds:7.1f} s wall; {notebook.contention()}", flush=True)
     out = tempfile.mkdtemp(prefix="rnnbench-e2e-")
     try:
         pipeline = run_flow(["--preset", "seed"], out, timeout=3600)
         trained = train_seconds(out)
     finally:
         shutil.rmtree(out, ignore_errors=True)
-    print(f"  pipeline: {pipeline.seconds:7.1f} s wall; {len(trained)} jobs, training {sum(trained):.1f} s in all "
-          f"(/{workers} CPUs = {sum(trained) / workers:.1f} s, longest job {max(trained):.1f} s)")
+    print(f"  pipeline: {pipeline.seconds:7.1f} s wall; {pipeline.contention()}")
+    print(f"  pipeline jobs: {len(trained)}, training {sum(trained):.1f} s in all (/{workers} CPUs = "
+          f"{sum(trained) / workers:.1f} s, longest job {max(trained):.1f} s)")
     print_phases(pipeline)
+    # CPU time is less sensitive than wall time to what else runs on the machine
+    print(f"  for reference, CPU seconds pipeline / notebook = {pipeline.own_cpu / notebook.own_cpu:.3f}")
     ratio = pipeline.seconds / notebook.seconds
     return {"measured": ratio, "detail": f"{pipeline.seconds:.0f} s / {notebook.seconds:.0f} s"}
 
@@ -299,20 +321,24 @@ def bare_steps_per_second(spec, root: str) -> float:
     return spec.steps / (time.perf_counter() - start)
 
 
-def measure_throughput(steps: int, repeats: int = 3) -> dict:
+def measure_throughput(steps: int, repeats: int) -> dict:
     from rnnbench import dataset_store
 
-    spec = throughput_spec(steps)
+    spec, warm_up = throughput_spec(steps), throughput_spec(10)
     print(f"\n(b) training throughput: LSTM H=64, adding T=100, batch 64, {steps} steps, 1 thread, "
           f"{repeats} x (pipeline, bare) interleaved", flush=True)
+    sides = {"pipeline": pipeline_steps_per_second, "bare": bare_steps_per_second}
     root = tempfile.mkdtemp(prefix="rnnbench-throughput-")
     try:
-        for dataset in spec.datasets():
+        for dataset in (*spec.datasets(), *warm_up.datasets()):
             dataset_store.build(dataset, root)
+        for fn in sides.values():  # untimed: first-call imports and allocator warm-up would land on one side
+            fn(warm_up, root)
         runs = {"pipeline": [], "bare": []}
         for i in range(repeats):
-            for name, fn in (("pipeline", pipeline_steps_per_second), ("bare", bare_steps_per_second)):
-                runs[name].append(fn(spec, root))
+            # A B, B A, A B, ...: a load that rises or falls during the run then hits both sides alike
+            for name in (sides if i % 2 == 0 else reversed(sides)):
+                runs[name].append(sides[name](spec, root))
                 print(f"  rep {i + 1} {name:<8} {runs[name][-1]:6.2f} steps/s", flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -338,8 +364,9 @@ def measure_overhead(workers: int) -> tuple[dict, dict]:
         raise RuntimeError(f"expected {TINY_GRID_JOBS} finished jobs, metrics.parquet has {len(trained)}")
     ideal = sum(trained) / workers
     overhead = timed.seconds - ideal
-    print(f"  wall {timed.seconds:.1f} s; {len(trained)} jobs, training {sum(trained):.2f} s in all "
-          f"(/{workers} CPUs = {ideal:.2f} s) -> overhead {overhead:.1f} s")
+    print(f"  wall {timed.seconds:.1f} s; {timed.contention()}")
+    print(f"  {len(trained)} jobs, training {sum(trained):.2f} s in all (/{workers} CPUs = {ideal:.2f} s) "
+          f"-> overhead {overhead:.1f} s")
     marks = print_phases(timed)
     if "datasets_built" in marks and "metrics_written" in marks:
         # the job phase: submission, Ray scheduling, Prefect task runs, loading data, evaluation, collection
@@ -391,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-b", action="store_true", help="skip the training-throughput comparison")
     parser.add_argument("--skip-c", action="store_true", help="skip the orchestration-overhead measurement")
     parser.add_argument("--steps", type=int, default=200, help="training steps per throughput repetition")
+    parser.add_argument("--repeats", type=int, default=3, help="throughput repetitions of each side")
     parser.add_argument("--notebook-only", action="store_true", help=argparse.SUPPRESS)  # (a)'s baseline process
     args = parser.parse_args(argv)
     if args.notebook_only:
@@ -401,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{workers} CPUs; load average at start {os.getloadavg()[0]:.2f}", flush=True)
     results: dict[str, dict] = {}
     if not args.skip_b:  # in this process: it sets 1 thread, which the subprocesses of (a) and (c) do not inherit
-        results["b steps/s pipeline/bare"] = measure_throughput(args.steps)
+        results["b steps/s pipeline/bare"] = measure_throughput(args.steps, args.repeats)
     if not args.skip_c:
         total, per_job = measure_overhead(workers)
         results["c overhead, 50 jobs (s)"] = total

@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import as_completed
-from prefect_ray import RayTaskRunner
 from prefect_ray.context import remote_options
 from pydantic import ValidationError as PydanticValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -38,7 +38,7 @@ def _failed_row(spec: RunSpec, exc: BaseException) -> dict:
     return row
 
 
-@flow(name="compare", task_runner=RayTaskRunner(init_kwargs={"include_dashboard": False}))
+@flow(name="compare", task_runner=runtime.RnnbenchRayTaskRunner(init_kwargs={"include_dashboard": False}))
 def compare(config: CompareConfig, regenerate: bool = False) -> dict:
     """Build every dataset, train every (arch, problem, seq_len, seed) job on Ray, write metrics and report.
 
@@ -46,6 +46,7 @@ def compare(config: CompareConfig, regenerate: bool = False) -> dict:
     existing one is valid (an invalid one is otherwise refused, never trained on)."""
     logger = get_run_logger()
     start = time.perf_counter()
+    config = with_date(config)
     specs = config.runs()
     root, out = config.dataset_root, config.out
     stale = sweep.remove_stale_temporaries(out)
@@ -110,6 +111,15 @@ def compare(config: CompareConfig, regenerate: bool = False) -> dict:
     statuses = {s: sum(1 for r in ordered if r["status"] == s) for s in ("ok", "diverged", "failed")}
     logger.info("done: %s; report at %s", statuses, report["report_html"])
     return {**paths, **report, "statuses": statuses}
+
+
+def with_date(config: CompareConfig) -> CompareConfig:
+    """Expand '{date}' (UTC, YYYY-MM-DD) in out and data_root: a scheduled sweep gets a fresh output each day
+    instead of finding yesterday's finished jobs and reusing them."""
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    update = {k: v.replace("{date}", today) for k in ("out", "data_root")
+              if isinstance(v := getattr(config, k), str) and "{date}" in v}
+    return config.model_copy(update=update) if update else config
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -209,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with sweep.exclusive(config.out), runtime.prefect_api(), runtime.ray_cluster(config.ray_address):
             result = compare(config, regenerate=args.regenerate)
-    except sweep.SweepBusy as exc:
+    except (sweep.SweepBusy, runtime.RuntimeStartError) as exc:
         runtime.fail(str(exc))
     except SchemaValidationError as exc:
         runtime.fail(f"{exc}\nrefused: no job trains on invalid data; rerun with --regenerate to rebuild it", code=1)

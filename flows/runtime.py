@@ -139,8 +139,10 @@ def ray_init_kwargs(address: str | None = None, num_cpus: int | None = None) -> 
     quiet_environment()
     if address in (None, "", "local"):
         # "local", not None: never join a cluster that happens to run on this machine (RAY_ADDRESS,
-        # /tmp/ray/ray_current_cluster); this one is bound to 127.0.0.1 (see _loopback_only), so no token
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        # /tmp/ray/ray_current_cluster). Bound to 127.0.0.1 (see _loopback_only), it needs no token; should
+        # a future Ray lose that switch, Ray's own default for a new local cluster (token) applies instead
+        if _loopback_switch_available():
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         return {
             "address": "local",
             "num_cpus": num_cpus or os.cpu_count(),
@@ -153,6 +155,12 @@ def ray_init_kwargs(address: str | None = None, num_cpus: int | None = None) -> 
     return {"address": address, "runtime_env": cluster_runtime_env(), "log_to_driver": False}
 
 
+def _loopback_switch_available() -> bool:
+    from ray._private import ray_constants
+
+    return hasattr(ray_constants, "ENABLE_RAY_CLUSTER")
+
+
 @contextmanager
 def _loopback_only(active: bool) -> Iterator[None]:
     """Make a new local Ray bind 127.0.0.1.
@@ -162,7 +170,7 @@ def _loopback_only(active: bool) -> Iterator[None]:
     `ENABLE_RAY_CLUSTER` is false) keeps the loopback address; that switch is read at call time."""
     from ray._private import ray_constants
 
-    if not active or not hasattr(ray_constants, "ENABLE_RAY_CLUSTER"):
+    if not active or not _loopback_switch_available():
         yield
         return
     saved = ray_constants.ENABLE_RAY_CLUSTER

@@ -57,6 +57,18 @@ def predict(model: torch.nn.Module, x: torch.Tensor, lengths: torch.Tensor | Non
     return out.float().cpu().numpy()
 
 
+def ray_node_id() -> str | None:
+    """The Ray node running this job (None outside a Ray worker): tells apart nodes that share a host name."""
+    try:
+        import ray
+
+        if ray.is_initialized() and ray.get_runtime_context().worker.mode == ray.WORKER_MODE:
+            return ray.get_runtime_context().get_node_id()
+    except Exception:  # noqa: BLE001 - no Ray, no node id
+        pass
+    return None
+
+
 def base_row(spec: RunSpec) -> dict:
     """The columns every metrics row has, whatever became of the job."""
     problem = get_problem(spec.problem)
@@ -73,6 +85,7 @@ def base_row(spec: RunSpec) -> dict:
         "params": None, "state_size": None, "test_metric": None, "score": None, "solved": False,
         "within_tolerance": None, "final_train_loss": None, "steps_done": 0, "status": "failed", "error": None,
         "train_seconds": None, "steps_per_second": None, "device": None, "node": socket.gethostname(),
+        "ray_node_id": ray_node_id(),
         "torch_version": torch.__version__, "python_version": platform.python_version(),
     }
 

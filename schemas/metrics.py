@@ -60,6 +60,7 @@ class Metrics(RunKey):
     steps_per_second: float = pap.Field(gt=0, nullable=True)
     device: str = pap.Field(nullable=True)
     node: str
+    ray_node_id: str = pap.Field(nullable=True)
     torch_version: str
     python_version: str
 

@@ -146,3 +146,12 @@ def test_help_explains_every_flag(capsys):
         assert flag in text
 
 
+
+
+def test_date_placeholder_gives_each_scheduled_run_its_own_output():
+    from datetime import UTC, datetime
+
+    config = from_preset("smoke", out="results/nightly/{date}", data_root="results/data")
+    dated = compare.with_date(config)
+    assert dated.out == f"results/nightly/{datetime.now(UTC):%Y-%m-%d}" and dated.data_root == "results/data"
+    assert compare.with_date(from_preset("smoke", out="plain")).out == "plain"

@@ -19,7 +19,7 @@ from schemas.metrics import Metrics, read_validated
 
 ROOT = Path(__file__).resolve().parent.parent
 # what legitimately differs between two runs of the same jobs
-VOLATILE = ["train_seconds", "steps_per_second", "node"]
+VOLATILE = ["train_seconds", "steps_per_second", "node", "ray_node_id"]
 SMALL = ["--preset", "smoke", "--problems", "sequential_xor,adding"]
 
 pytestmark = pytest.mark.e2e

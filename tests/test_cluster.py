@@ -1,0 +1,327 @@
+"""A real two-node Ray cluster on this machine (`ray start --head` + `ray start --address`), and the comparison
+run against it the way a cluster user runs it: `python -m flows.compare --ray-address HOST:PORT`.
+
+Measured facts this test is built on (Ray 2.60, Linux):
+- `ray start --node-ip-address 127.0.0.1` is rewritten to the machine's routable address, and the GCS listens
+  on every interface; a worker node cannot join a loopback-only head. So the cluster uses token auth
+  (RAY_AUTH_MODE=token, a fresh 0600 token file), exactly as a shared cluster should, not `disabled`.
+- Both nodes share the host name, so a metrics row's `node` (socket.gethostname()) cannot tell them apart: the
+  Ray node that ran each job is read from the row's `ray_node_id` when the trainer records it, else from the
+  Ray state API (task name `train-evaluate`).
+- `ray stop` would kill every Ray on the machine (other tests' too): the nodes are started in their own process
+  groups, and teardown kills exactly those groups.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flows import runtime
+
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+OBJECT_STORE_BYTES = "200000000"
+
+
+# ---- the API-reachability check (no cluster needed) --------------------------------------------------------
+
+
+def test_loopback_api_refused_when_a_node_is_another_machine():
+    local = {"10.0.0.5"}
+    with pytest.raises(runtime.RuntimeStartError, match="10.0.0.9"):
+        runtime.check_api_reachable("http://127.0.0.1:4200/api", {"10.0.0.5", "10.0.0.9"}, local)
+    # every node on this machine (the loopback test cluster), or an API every node can reach: fine
+    runtime.check_api_reachable("http://127.0.0.1:4200/api", {"10.0.0.5"}, local)
+    runtime.check_api_reachable("http://localhost:4200/api", {"127.0.0.1"}, set())
+    runtime.check_api_reachable("http://10.0.0.5:4200/api", {"10.0.0.5", "10.0.0.9"}, local)
+    runtime.check_api_reachable(None, {"10.0.0.9"}, local)
+
+
+def test_cluster_runtime_env_ships_code_and_api(monkeypatch):
+    monkeypatch.setenv("PREFECT_API_URL", "http://10.0.0.5:4200/api")
+    monkeypatch.delenv("RAY_JOB_CONFIG_JSON_ENV_VAR", raising=False)
+    env = runtime.cluster_runtime_env()
+    assert env["env_vars"]["PREFECT_API_URL"] == "http://10.0.0.5:4200/api"
+    assert [Path(p).name for p in env["py_modules"]] == list(runtime.PROJECT_PACKAGES)
+    assert all((Path(p) / "__init__.py").is_file() for p in env["py_modules"])
+    # under `ray job submit --working-dir . --runtime-env-json '{"env_vars": {"PREFECT_API_URL": ...}}'` the
+    # job already carries both: ray.init would refuse the same field or env var twice
+    job = {"runtime_env": {"working_dir": "gcs://_ray_pkg_x.zip", "env_vars": {"PREFECT_API_URL": "http://x/api"}}}
+    monkeypatch.setenv("RAY_JOB_CONFIG_JSON_ENV_VAR", json.dumps(job))
+    env = runtime.cluster_runtime_env()
+    assert "py_modules" not in env and "excludes" not in env
+    assert "PREFECT_API_URL" not in env["env_vars"]
+
+
+# ---- the cluster configs in deploy/ (static) ---------------------------------------------------------------
+
+
+def test_ray_cluster_launcher_config_is_valid_and_safe():
+    import yaml
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    config = prepare_config(yaml.safe_load((ROOT / "deploy" / "ray-cluster.yaml").read_text()))
+    validate_config(config)  # what `ray up` checks first
+    types = config["available_node_types"]
+    assert any(t["resources"].get("GPU") for t in types.values()), "no GPU worker type"
+    assert types[config["head_node_type"]]["resources"].get("CPU") == 0
+    head, workers = " ".join(config["head_start_ray_commands"]), " ".join(config["worker_start_ray_commands"])
+    for commands in (head, workers):
+        assert "RAY_AUTH_MODE=token" in commands and "RAY_AUTH_TOKEN_PATH=" in commands
+    assert "--dashboard-host=127.0.0.1" in head
+    assert "pip install" in " ".join(config["setup_commands"]) and "~/rnnbench" in " ".join(config["setup_commands"])
+
+
+def test_kuberay_manifest_has_gpu_workers_and_token_auth():
+    import yaml
+
+    manifest = yaml.safe_load((ROOT / "deploy" / "kuberay-raycluster.yaml").read_text())
+    assert manifest["apiVersion"] == "ray.io/v1" and manifest["kind"] == "RayCluster"
+    spec = manifest["spec"]
+    head = spec["headGroupSpec"]
+    assert head["rayStartParams"]["dashboard-host"] == "127.0.0.1"
+    assert head["rayStartParams"]["num-cpus"] == "0"
+    gpu_groups = [g for g in spec["workerGroupSpecs"]
+                  if any("nvidia.com/gpu" in c["resources"]["limits"] for c in g["template"]["spec"]["containers"])]
+    assert gpu_groups, "no GPU worker group"
+    containers = head["template"]["spec"]["containers"] + [
+        c for g in spec["workerGroupSpecs"] for c in g["template"]["spec"]["containers"]]
+    for container in containers:
+        env = {e["name"]: e for e in container["env"]}
+        assert env["RAY_AUTH_MODE"]["value"] == "token"
+        assert "secretKeyRef" in env["RAY_AUTH_TOKEN"]["valueFrom"], "the token must come from a secret"
+
+
+# ---- processes ---------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _proc_stat(pid_dir: Path) -> tuple[str, int] | None:
+    try:
+        stat = (pid_dir / "stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+    return fields[0], int(fields[2])
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of a process group, read from /proc."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (st := _proc_stat(entry)) and st[1] == pgid and st[0] not in ("Z", "X"):
+            out.append(int(entry.name))
+    return out
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line contains `text` (the cluster's temp dir)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        st = _proc_stat(entry)
+        if text in cmdline and st and st[0] not in ("Z", "X"):
+            out.append(int(entry.name))
+    return out
+
+
+def kill_group(pgid: int, grace: float = 10.0) -> None:
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and group_members(pgid):
+            time.sleep(0.2)
+        if not group_members(pgid):
+            return
+
+
+# ---- the cluster -------------------------------------------------------------------------------------------
+
+
+STATE_QUERY = textwrap.dedent("""
+    import json, sys
+    from ray.util.state import list_nodes, list_tasks
+    address, what = sys.argv[1], sys.argv[2]
+    if what == "nodes":
+        rows = [{"node_id": n.node_id, "state": n.state, "resources": n.resources_total}
+                for n in list_nodes(address=address, limit=100)]
+    else:
+        rows = [{"name": t.name, "node_id": t.node_id, "state": t.state}
+                for t in list_tasks(address=address, filters=[("name", "=", what)], detail=True, limit=10000,
+                                    raise_on_missing_output=False)]
+    print(json.dumps(rows))
+""")
+
+
+class Cluster:
+    def __init__(self, tmp: Path, env: dict[str, str]) -> None:
+        self.tmp, self.env = tmp, env
+        self.gcs_port, self.dashboard_port = free_port(), free_port()
+        self.address = f"127.0.0.1:{self.gcs_port}"
+        self.dashboard = f"http://127.0.0.1:{self.dashboard_port}"
+        self.groups: list[int] = []
+        self.head_id = self.worker_id = ""
+
+    def ray_start(self, name: str, args: list[str]) -> None:
+        log = self.tmp / f"{name}.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen([str(BIN / "ray"), "start", *args], env=self.env, cwd=self.tmp, stdout=out,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.groups.append(proc.pid)  # its daemons (GCS, raylet, workers, ...) stay in this process group
+        rc = proc.wait(timeout=180)
+        assert rc == 0, f"ray start ({name}) -> {rc}:\n{log.read_text(errors='replace')[-4000:]}"
+
+    def query(self, what: str) -> list[dict]:
+        result = subprocess.run([sys.executable, "-c", STATE_QUERY, self.dashboard, what], env=self.env,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr[-4000:]
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    def alive_nodes(self) -> dict[str, dict]:
+        return {n["node_id"]: n["resources"] for n in self.query("nodes") if n["state"] == "ALIVE"}
+
+    def stop(self) -> None:
+        for pgid in reversed(self.groups):
+            kill_group(pgid)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    # short: Ray's unix socket paths live under it (sun_path is limited to 107 bytes)
+    tmp = Path(tempfile.mkdtemp(prefix="rbc-", dir="/tmp"))
+    token = tmp / "auth_token"
+    token.write_text(os.urandom(32).hex())
+    token.chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "RAY_"))}
+    env.update({
+        "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token), "RAY_USAGE_STATS_ENABLED": "0",
+        "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_HOME": str(tmp / "prefect-home"),
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    })
+    c = Cluster(tmp, env)
+    started = time.monotonic()
+    try:
+        c.ray_start("head", [
+            "--head", "--node-ip-address", "127.0.0.1", "--port", str(c.gcs_port), "--num-cpus", "1",
+            "--resources", '{"head_node": 1}', "--include-dashboard", "true", "--dashboard-host", "127.0.0.1",
+            "--dashboard-port", str(c.dashboard_port), "--ray-client-server-port", str(free_port()),
+            "--object-store-memory", OBJECT_STORE_BYTES, "--temp-dir", str(tmp), "--disable-usage-stats"])
+        c.ray_start("worker", [
+            "--address", c.address, "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
+            "--resources", '{"worker_node": 1}', "--object-store-memory", OBJECT_STORE_BYTES,
+            "--temp-dir", str(tmp), "--disable-usage-stats"])
+        deadline = time.monotonic() + 120
+        while len(nodes := c.alive_nodes()) < 2:
+            assert time.monotonic() < deadline, f"only {len(nodes)} node(s) alive"
+            time.sleep(1)
+        c.head_id = next(n for n, r in nodes.items() if "head_node" in r)
+        c.worker_id = next(n for n, r in nodes.items() if "worker_node" in r)
+        print(f"\ncluster up in {time.monotonic() - started:.1f} s")
+        yield c
+    finally:
+        c.stop()
+        left = processes_mentioning(str(tmp))
+        shutil.rmtree(tmp, ignore_errors=True)
+        assert not left, f"Ray processes of {tmp} still running: {left}"
+
+
+# ---- runs on it --------------------------------------------------------------------------------------------
+
+
+PROBE = textwrap.dedent("""
+    import json, os
+    from prefect import flow, task
+    from prefect_ray.context import remote_options
+    from flows import runtime
+
+    @task
+    def where():
+        import ray, rnnbench, tasks
+        return {"node_id": ray.get_runtime_context().get_node_id(), "rnnbench": rnnbench.__file__,
+                "tasks": tasks.__file__, "api": os.environ.get("PREFECT_API_URL")}
+
+    # what flows.compare uses once it takes runtime.RnnbenchRayTaskRunner; here RAY_ADDRESS picks the cluster
+    @flow(task_runner=runtime.RnnbenchRayTaskRunner(init_kwargs={"include_dashboard": False}))
+    def probe():
+        with remote_options(num_cpus=1, scheduling_strategy="SPREAD"):
+            futures = [where.submit() for _ in range(4)]
+        return [f.result() for f in futures]
+
+    with runtime.prefect_api() as api:
+        rows = probe()
+    print(json.dumps({"api": api, "rows": rows}))
+""")
+
+
+def test_deployment_style_runner_ships_code_and_api_to_both_nodes(cluster: Cluster):
+    """Nothing pre-starts Ray (a deployment run): the task runner joins the cluster from RAY_ADDRESS, and its
+    workers import the project from the uploaded py_modules and report to the driver's Prefect API."""
+    t = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", PROBE], env={**cluster.env, "RAY_ADDRESS": cluster.address},
+                            cwd=cluster.tmp, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    rows = report["rows"]
+    assert {r["node_id"] for r in rows} == {cluster.head_id, cluster.worker_id}
+    for row in rows:
+        assert row["api"] == report["api"]
+        for module in ("rnnbench", "tasks"):
+            assert "runtime_resources/py_modules_files" in row[module], row  # shipped, not the local checkout
+    print(f"probe flow on the cluster: {time.monotonic() - t:.1f} s")
+
+
+def test_smoke_preset_runs_on_both_nodes(cluster: Cluster):
+    out = cluster.tmp / "out"
+    t = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.compare", "--preset", "smoke", "--ray-address", cluster.address,
+         "--out", str(out)],
+        env=cluster.env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    elapsed = time.monotonic() - t
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+
+    import polars as pl
+
+    metrics = pl.read_parquet(out / "metrics.parquet")
+    assert metrics.height == 9 and metrics["status"].to_list() == ["ok"] * 9, metrics.select("run_id", "status")
+    assert set(metrics["device"]) == {"cpu"}
+    assert set(metrics["node"]) == {socket.gethostname()}  # both nodes: one host
+    assert (out / "report.html").is_file()
+
+    if "ray_node_id" in metrics.columns:
+        job_nodes = set(metrics["ray_node_id"])
+    else:
+        finished = [task for task in cluster.query("train-evaluate") if task["state"] == "FINISHED"]
+        assert len(finished) >= 9, finished
+        job_nodes = {task["node_id"] for task in finished}
+    assert job_nodes == {cluster.head_id, cluster.worker_id}, f"jobs ran on {job_nodes}"
+    print(f"smoke on the two-node cluster: {elapsed:.1f} s")
