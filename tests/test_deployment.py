@@ -45,7 +45,7 @@ def _deployments() -> dict[str, dict]:
 
 
 def test_parameters_are_complete_and_match_the_presets():
-    """Parameters are spelled out in full: each config is exactly its preset (only `out` differs), and every
+    """Parameters are spelled out in full: each config is exactly its preset (only `out` and `data_root` differ), and every
     parameter is one the flow takes, so a deploy never carries a stale or misspelt key."""
     from flows.compare import compare
 
