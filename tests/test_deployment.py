@@ -45,8 +45,8 @@ def _deployments() -> dict[str, dict]:
 
 
 def test_parameters_are_complete_and_match_the_presets():
-    """Parameters are spelled out in full: each config is exactly its preset (only `out` and `data_root` differ), and every
-    parameter is one the flow takes, so a deploy never carries a stale or misspelt key."""
+    """Parameters are spelled out in full: each config is exactly its preset (only `out` and `data_root`
+    differ), and every parameter is one the flow takes, so a deploy never carries a stale or misspelt key."""
     from flows.compare import compare
 
     flow_params = set(inspect.signature(compare.fn).parameters)
@@ -55,7 +55,7 @@ def test_parameters_are_complete_and_match_the_presets():
         assert set(params) <= flow_params, f"{name}: unknown parameters {set(params) - flow_params}"
         config = params["config"]
         assert set(config) == set(CompareConfig.model_fields), f"{name}: config is not spelled out in full"
-        expected = from_preset(preset, out=config["out"]).model_dump(mode="json")
+        expected = from_preset(preset, out=config["out"], data_root=config["data_root"]).model_dump(mode="json")
         assert CompareConfig(**config).model_dump(mode="json") == expected
         assert config == expected
 
