@@ -19,13 +19,13 @@ from pydantic import ValidationError as PydanticValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from flows import cli, runtime
-from rnnbench import results, storage, sweep
+from rnnbench import results, scheduling, storage, sweep
 from rnnbench.config import PRESETS, CompareConfig, ModelOptions, RunSpec, from_preset
-from rnnbench.train import base_row
+from rnnbench.rows import base_row
 from schemas.errors import ValidationError as SchemaValidationError
-from tasks.datasets import build_dataset
+from tasks.datasets import build_datasets
 from tasks.report import write_metrics, write_report
-from tasks.train import train_job
+from tasks.train import train_jobs
 
 # Ray re-runs a task whose worker process died this many times (same task-run id; the job is idempotent)
 RAY_MAX_RETRIES = 3
@@ -57,7 +57,12 @@ def compare(config: CompareConfig, regenerate: bool = False) -> dict:
         logger.info("config differs from the last sweep on %s in %s: matching finished jobs are reused, the "
                     "rest run, and the report covers this config", out, ", ".join(changed))
 
-    built = [build_dataset.submit(spec, root, regenerate) for spec in config.datasets()]
+    import ray
+
+    cpus = ray.cluster_resources().get("CPU", 1)
+    workers = max(1, int(cpus // config.cpus_per_job))
+    built = [build_datasets.submit(chunk, root, regenerate, len(chunk))
+             for chunk in scheduling.chunk_datasets(config.datasets(), workers)]
     for future in built:
         future.result()  # a dataset that cannot be built valid stops the sweep before any training
 
@@ -75,30 +80,38 @@ def compare(config: CompareConfig, regenerate: bool = False) -> dict:
     resources = {"num_cpus": config.cpus_per_job, "max_retries": RAY_MAX_RETRIES}
     gpus = config.gpus_per_job
     if gpus is None:
-        import ray
-
         # small recurrent models: four jobs share a GPU unless told otherwise
-        gpus = DEFAULT_GPU_SHARE if ray.is_initialized() and ray.cluster_resources().get("GPU") else 0.0
+        gpus = DEFAULT_GPU_SHARE if ray.cluster_resources().get("GPU") else 0.0
     if gpus:
         resources["num_gpus"] = gpus
+        workers = max(1, int(ray.cluster_resources()["GPU"] // gpus))
         logger.info("each job asks for %.2f GPU", gpus)
-    job = train_job.with_options(retries=config.max_retries, retry_delay_seconds=1)
+    chunks = scheduling.chunk_jobs(todo, workers)
+    if len(chunks) < len(todo):
+        logger.info("packed %d small jobs into %d tasks (longest first)", len(todo), len(chunks))
     with remote_options(**resources):
-        futures = {job.submit(spec, root, out): spec for spec in todo}
+        futures = {train_jobs.submit(chunk, root, out, config.max_retries, len(chunk) - 1): chunk
+                   for chunk in chunks}
 
     artifact = create_progress_artifact(progress=0.0, key="rnnbench-progress", description="jobs finished")
     columns = (TextColumn("[bold]jobs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    last_update = 0.0
     with Progress(*columns, transient=False, disable=not sys.stderr.isatty()) as bar:
         task_bar = bar.add_task("jobs", total=len(specs), completed=len(rows))
         for future in as_completed(list(futures)):
-            spec = futures[future]
+            chunk = futures[future]
             try:
-                rows[spec.run_id] = future.result()
+                for row in future.result():
+                    rows[row["run_id"]] = row
             except Exception as exc:  # noqa: BLE001 - one failure never aborts the sweep
-                logger.error("%s failed after %d retries: %s", spec.run_id, config.max_retries, exc)
-                rows[spec.run_id] = _failed_row(spec, exc)
-            bar.advance(task_bar)
-            update_progress_artifact(artifact, progress=100.0 * len(rows) / len(specs))
+                logger.error("a task of %d jobs failed: %s", len(chunk), exc)
+                for spec in chunk:
+                    rows.setdefault(spec.run_id, _failed_row(spec, exc))
+            bar.advance(task_bar, len(chunk))
+            # one API call per second at most: the artifact is for people, not a log
+            if time.monotonic() - last_update > 1.0 or len(rows) == len(specs):
+                update_progress_artifact(artifact, progress=100.0 * len(rows) / len(specs))
+                last_update = time.monotonic()
 
     for spec in specs:
         stored = results.load(out, spec)
@@ -217,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, runtime.RuntimeStartError) as exc:
         runtime.fail(str(exc))
     try:
-        with sweep.exclusive(config.out), runtime.prefect_api(), runtime.ray_cluster(config.ray_address):
+        with sweep.exclusive(config.out), runtime.embedded(config.ray_address):
             result = compare(config, regenerate=args.regenerate)
     except (sweep.SweepBusy, runtime.RuntimeStartError) as exc:
         runtime.fail(str(exc))

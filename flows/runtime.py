@@ -16,7 +16,8 @@ import ipaddress
 import json
 import os
 import socket
-import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from prefect_ray import RayTaskRunner
+
+from flows.cli import fail  # noqa: F401 - the CLIs' one exit path, re-exported for them
 
 # Set before Prefect or Ray start: there is no internet, and telemetry only produces errors.
 QUIET_ENV = {
@@ -78,6 +81,84 @@ def prefect_api() -> Iterator[str]:
         os.environ.pop("PREFECT_API_URL", None)
         os.environ.pop("PREFECT_SERVER_EPHEMERAL_ENABLED", None)
         server.stop()
+
+
+@contextmanager
+def embedded(address: str | None = None) -> Iterator[str]:
+    """The CLI's runtime: a Prefect API (unless PREFECT_API_URL is set) and Ray, started side by side.
+
+    The API's port is chosen and exported first, so Ray's workers inherit the URL while the server is still
+    starting; the two start-ups (each several seconds) overlap instead of adding up."""
+    quiet_environment()
+    if os.environ.get("PREFECT_API_URL"):
+        with ray_cluster(address):
+            yield os.environ["PREFECT_API_URL"]
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer(port=_free_loopback_port())
+    url = server.api_url
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            server.start(timeout=120)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=start, name="prefect-api-start", daemon=True)
+    os.environ["PREFECT_API_URL"] = url
+    os.environ["PREFECT_SERVER_EPHEMERAL_ENABLED"] = "false"
+    thread.start()
+    try:
+        with ray_cluster(address), _api_setting(url):
+            if address in (None, "", "local"):
+                warm_workers()
+            thread.join()
+            if errors or server.api_url != url:
+                raise RuntimeStartError(f"could not start the local Prefect API on {url}: "
+                                        f"{errors[0] if errors else 'the port was taken'}")
+            yield url
+            flush_logs()
+    finally:
+        thread.join()
+        os.environ.pop("PREFECT_API_URL", None)
+        os.environ.pop("PREFECT_SERVER_EPHEMERAL_ENABLED", None)
+        server.stop()
+
+
+@contextmanager
+def _api_setting(url: str) -> Iterator[None]:
+    """This process's Prefect settings may have been read before the URL was exported (they are cached per
+    context), so set it there too; the environment variable is for the processes started later."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: url, PREFECT_SERVER_EPHEMERAL_ENABLED: False}):
+        yield
+
+
+WARM_MODULES = ("rnnbench.train", "tasks.train", "tasks.datasets")
+
+
+def warm_workers() -> list:
+    """Have each of Ray's pre-started workers import torch and the tasks now (seconds each), while the
+    Prefect API is still starting, instead of when the first dataset or job reaches it. Not waited for."""
+    import ray
+
+    @ray.remote(num_cpus=1, max_retries=0)
+    def _import(names: tuple[str, ...]) -> None:
+        import importlib
+
+        for name in names:
+            importlib.import_module(name)
+
+    return [_import.remote(WARM_MODULES) for _ in range(int(ray.cluster_resources().get("CPU", 1)))]
+
+
+def _free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def flush_logs() -> None:
@@ -149,7 +230,8 @@ def ray_init_kwargs(address: str | None = None, num_cpus: int | None = None) -> 
             "include_dashboard": False,
             "_node_ip_address": "127.0.0.1",
             "object_store_memory": LOCAL_OBJECT_STORE_BYTES,
-            "runtime_env": {"env_vars": worker_env()},
+            # no runtime_env: local workers inherit os.environ (PREFECT_API_URL included), and a runtime_env
+            # would make Ray start fresh workers instead of using the ones it pre-started
             "log_to_driver": False,
         }
     return {"address": address, "runtime_env": cluster_runtime_env(), "log_to_driver": False}
@@ -246,7 +328,14 @@ def ray_cluster(address: str | None = None, num_cpus: int | None = None) -> Iter
     try:
         yield {"address": info.address_info.get("address", address), "resources": ray.cluster_resources()}
     finally:
+        let_worker_logs_arrive()
         ray.shutdown()
+
+
+def let_worker_logs_arrive() -> None:
+    """Workers send their Prefect logs in batches; give the last batch time to leave before Ray stops them
+    (cheaper than flushing after every task, which restarts the log worker each time)."""
+    time.sleep(2 * float(os.environ.get("PREFECT_LOGGING_TO_API_BATCH_INTERVAL", "2")))
 
 
 class RnnbenchRayTaskRunner(RayTaskRunner):
@@ -273,12 +362,11 @@ class RnnbenchRayTaskRunner(RayTaskRunner):
         self._owns_ray = True
         return self
 
+    def __exit__(self, *exc_info):
+        if getattr(self, "_owns_ray", False):
+            let_worker_logs_arrive()
+        return super().__exit__(*exc_info)
+
 
 _LOCAL_ONLY_INIT_KWARGS = {"num_cpus", "num_gpus", "resources", "include_dashboard", "dashboard_host",
                            "dashboard_port", "object_store_memory", "_node_ip_address", "_temp_dir"}
-
-
-def fail(message: str, code: int = 2) -> None:
-    """CLI exit for bad input: one clear line on stderr, non-zero status."""
-    print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(code)

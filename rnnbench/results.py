@@ -6,7 +6,7 @@ import json
 
 from rnnbench import storage
 from rnnbench.config import RunSpec
-from rnnbench.train import RunResult
+from rnnbench.rows import RunResult
 
 
 def result_path(out: str, run_id: str) -> str:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-import platform
-import socket
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -17,14 +14,9 @@ from rnnbench import dataset_store
 from rnnbench.config import RunSpec
 from rnnbench.model import build_model, count_parameters, state_size
 from rnnbench.problems import get_problem
+from rnnbench.rows import RunResult, base_row
 
 EVAL_CHUNK = 1024  # test rows per forward pass at evaluation: bounds memory at long T
-
-
-@dataclass
-class RunResult:
-    row: dict
-    curve: list[dict] = field(default_factory=list)
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -55,39 +47,6 @@ def predict(model: torch.nn.Module, x: torch.Tensor, lengths: torch.Tensor | Non
                      for i in range(0, len(x), EVAL_CHUNK)])
     model.train()
     return out.float().cpu().numpy()
-
-
-def ray_node_id() -> str | None:
-    """The Ray node running this job (None outside a Ray worker): tells apart nodes that share a host name."""
-    try:
-        import ray
-
-        if ray.is_initialized() and ray.get_runtime_context().worker.mode == ray.WORKER_MODE:
-            return ray.get_runtime_context().get_node_id()
-    except Exception:  # noqa: BLE001 - no Ray, no node id
-        pass
-    return None
-
-
-def base_row(spec: RunSpec) -> dict:
-    """The columns every metrics row has, whatever became of the job."""
-    problem = get_problem(spec.problem)
-    m = spec.model
-    return {
-        "run_id": spec.run_id, "problem": spec.problem, "arch": spec.arch, "seq_len": spec.seq_len,
-        "min_len": spec.min_len,
-        "seed": spec.seed, "hidden_size": spec.hidden_size, "num_layers": m.num_layers,
-        "bidirectional": m.bidirectional, "dropout": m.dropout, "bias": m.bias, "proj_size": m.proj_size,
-        "forget_bias": m.forget_bias, "recurrent_init": m.recurrent_init, "steps": spec.steps, "lr": spec.lr,
-        "batch_size": spec.batch_size, "clip_norm": spec.clip_norm, "n_train": spec.n_train, "n_test": spec.n_test,
-        "metric_name": problem.metric_name, "higher_is_better": problem.higher_is_better,
-        "baseline": problem.baseline(spec.seq_len), "solved_rule": problem.solved_rule(),
-        "params": None, "state_size": None, "test_metric": None, "score": None, "solved": False,
-        "within_tolerance": None, "final_train_loss": None, "steps_done": 0, "status": "failed", "error": None,
-        "train_seconds": None, "steps_per_second": None, "device": None, "node": socket.gethostname(),
-        "ray_node_id": ray_node_id(),
-        "torch_version": torch.__version__, "python_version": platform.python_version(),
-    }
 
 
 def train_and_evaluate(spec: RunSpec, data_root: str, device: str = "auto", threads: int = 1) -> RunResult:

@@ -8,7 +8,7 @@ from prefect import get_run_logger, task
 
 from rnnbench import results
 from rnnbench.config import RunSpec
-from rnnbench.train import train_and_evaluate, worker_device, worker_threads
+from rnnbench.rows import base_row
 
 
 @task(name="train-evaluate", task_run_name="{spec.arch} {spec.problem} T={spec.seq_len} seed={spec.seed}")
@@ -21,15 +21,44 @@ def train_job(spec: RunSpec, data_root: str, out: str, device: str | None = None
         logger.info("result already stored for %s; not training again", spec.run_id)
         return stored.row
     _injected_fault(spec.run_id)
+    # imported here: torch is for the workers; the driver only submits (and starts 2-3 s sooner)
+    from rnnbench.train import train_and_evaluate, worker_device, worker_threads
+
     result = train_and_evaluate(spec, data_root, device=device or worker_device(), threads=worker_threads())
     results.save(out, spec, result)
     row = result.row
+    nan = float("nan")
     logger.info("%s: %s, test %s %.4g (baseline %.4g, score %.3f, solved %s), %.1f s on %s",
-                spec.run_id, row["status"], row["metric_name"], row["test_metric"] or float("nan"), row["baseline"],
-                row["score"] if row["score"] is not None else float("nan"), row["solved"],
+                spec.run_id, row["status"], row["metric_name"],
+                row["test_metric"] if row["test_metric"] is not None else nan, row["baseline"],
+                row["score"] if row["score"] is not None else nan, row["solved"],
                 row["train_seconds"] or 0.0, row["device"])
-    _flush_logs()
     return row
+
+
+@task(name="train-evaluate-chunk", task_run_name="{specs[0].run_id} and {n_more} more")
+def train_jobs(specs: list[RunSpec], data_root: str, out: str, retries: int, n_more: int = 0) -> list[dict]:
+    """Several small jobs in one task (one Prefect task costs ~0.25 s; a tiny job trains in less).
+
+    Each job is stored the moment it ends, exactly as train_job does, so a re-run of the chunk (Ray's, after
+    a lost worker) skips the finished ones. A job that raises is tried `retries` more times, then returned as
+    a `failed` row (not stored, so a later sweep tries it again); it never stops the other jobs."""
+    logger = get_run_logger()
+    rows = []
+    for spec in specs:
+        for attempt in range(1, retries + 2):
+            try:
+                rows.append(train_job.fn(spec, data_root, out))
+                break
+            except Exception as exc:  # noqa: BLE001 - recorded as the job's result, never lost
+                logger.warning("%s: attempt %d of %d raised %s: %s", spec.run_id, attempt, retries + 1,
+                               type(exc).__name__, exc)
+                if attempt == retries + 1:
+                    row = base_row(spec)
+                    row.update(status="failed",
+                               error=f"after {attempt} attempts: {type(exc).__name__}: {exc}"[:2000])
+                    rows.append(row)
+    return rows
 
 
 def _injected_fault(run_id: str) -> None:
@@ -38,9 +67,3 @@ def _injected_fault(run_id: str) -> None:
     if any(run_id.startswith(p) for p in prefixes):
         raise RuntimeError(f"injected fault for {run_id} (RNNBENCH_FAIL_RUNS)")
 
-
-def _flush_logs() -> None:
-    # a Ray worker may be torn down right after the task: send its logs to the API now
-    from flows.runtime import flush_logs
-
-    flush_logs()

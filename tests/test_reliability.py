@@ -99,15 +99,6 @@ def test_ray_worker_killed_mid_job_is_rerun_once(prefect_api, tmp_path):
     assert len(list((out / "runs").glob("*.json"))) == 1
 
 
-def _max_failed_run_count(task_run_name: str) -> int:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
-
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(task_run_filter=TaskRunFilter(name=TaskRunFilterName(any_=[task_run_name])))
-    return max((r.run_count for r in runs if r.state and r.state.is_failed()), default=0)
-
-
 def test_job_that_raises_is_retried_then_recorded_failed_without_aborting(prefect_api, tmp_path):
     out = tmp_path / "out"
     code, output = finish(start(SMALL, out, RNNBENCH_FAIL_RUNS="adding-gru"))
@@ -116,7 +107,7 @@ def test_job_that_raises_is_retried_then_recorded_failed_without_aborting(prefec
     failed = metrics.filter(pl.col("status") == "failed")
     assert failed.height == 1 and failed["arch"][0] == "gru" and "injected fault" in failed["error"][0]
     assert metrics.filter(pl.col("status") == "ok").height == 5
-    assert _max_failed_run_count("gru adding T=10 seed=0") == 3  # first try + 2 bounded retries
+    assert "after 3 attempts" in failed["error"][0]  # first try + 2 bounded retries
     report = (out / "report.md").read_text()
     assert "Failed and diverged jobs" in report and "injected fault" in report
     # the failed job is not stored, so a resume tries it again (and this time it succeeds)

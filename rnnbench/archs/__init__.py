@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from torch import nn
-
-from rnnbench.archs.classic import ClassicCore
-from rnnbench.archs.indrnn import IndRNN
-from rnnbench.archs.lru import LRU
-from rnnbench.archs.mingru import MinGRU
-from rnnbench.archs.minlstm import MinLSTM
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -29,10 +25,38 @@ class Arch:
 _CLASSIC_OPTIONS = frozenset({"bidirectional"})
 
 
+# Builders import their module when called: the registry itself stays torch-free, so the driver (which
+# only validates configs and submits jobs) starts without importing torch.
 def _classic(arch: str) -> Callable[..., nn.Module]:
     def build(input_size, hidden_size, **options):
+        from rnnbench.archs.classic import ClassicCore
+
         return ClassicCore(arch, input_size, hidden_size, **options)
     return build
+
+
+def _indrnn(input_size, hidden_size, **options):
+    from rnnbench.archs.indrnn import IndRNN
+
+    return IndRNN(input_size, hidden_size, **options)
+
+
+def _mingru(input_size, hidden_size, **options):
+    from rnnbench.archs.mingru import MinGRU
+
+    return MinGRU(input_size, hidden_size, **options)
+
+
+def _minlstm(input_size, hidden_size, **options):
+    from rnnbench.archs.minlstm import MinLSTM
+
+    return MinLSTM(input_size, hidden_size, **options)
+
+
+def _lru(input_size, hidden_size, **options):
+    from rnnbench.archs.lru import LRU
+
+    return LRU(input_size, hidden_size, **options)
 
 
 ARCHS: dict[str, Arch] = {
@@ -43,10 +67,10 @@ ARCHS: dict[str, Arch] = {
     "gru": Arch("gru", _classic("gru"), "Cho et al. 2014; torch.nn.GRU", _CLASSIC_OPTIONS, ("default", "orthogonal")),
     "lstm": Arch("lstm", _classic("lstm"), "Hochreiter & Schmidhuber 1997; torch.nn.LSTM",
                  _CLASSIC_OPTIONS | {"proj_size", "forget_bias"}, ("default", "orthogonal")),
-    "indrnn": Arch("indrnn", IndRNN, "Li et al. 2018, IndRNN, arXiv:1803.04831"),
-    "mingru": Arch("mingru", MinGRU, "Feng et al. 2024, Were RNNs All We Needed?, arXiv:2410.01201"),
-    "minlstm": Arch("minlstm", MinLSTM, "Feng et al. 2024, Were RNNs All We Needed?, arXiv:2410.01201"),
-    "lru": Arch("lru", LRU, "Orvieto et al. 2023, Resurrecting RNNs for Long Sequences, arXiv:2303.06349"),
+    "indrnn": Arch("indrnn", _indrnn, "Li et al. 2018, IndRNN, arXiv:1803.04831"),
+    "mingru": Arch("mingru", _mingru, "Feng et al. 2024, Were RNNs All We Needed?, arXiv:2410.01201"),
+    "minlstm": Arch("minlstm", _minlstm, "Feng et al. 2024, Were RNNs All We Needed?, arXiv:2410.01201"),
+    "lru": Arch("lru", _lru, "Orvieto et al. 2023, Resurrecting RNNs for Long Sequences, arXiv:2303.06349"),
 }
 
 

@@ -1,0 +1,57 @@
+"""The columns of a metrics row, filled as far as the spec allows (torch-free: the driver builds failed rows)."""
+
+from __future__ import annotations
+
+import platform
+import socket
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import metadata
+
+from rnnbench.config import RunSpec
+from rnnbench.problems import get_problem
+
+
+@dataclass
+class RunResult:
+    row: dict
+    curve: list[dict] = field(default_factory=list)
+
+
+@cache
+def _torch_version() -> str:
+    # the installed distribution's version, without importing torch (2-3 s) in the driver
+    return metadata.version("torch")
+
+
+def ray_node_id() -> str | None:
+    """The Ray node running this job (None outside a Ray worker): tells apart nodes that share a host name."""
+    try:
+        import ray
+
+        if ray.is_initialized() and ray.get_runtime_context().worker.mode == ray.WORKER_MODE:
+            return ray.get_runtime_context().get_node_id()
+    except Exception:  # noqa: BLE001 - no Ray, no node id
+        pass
+    return None
+
+
+def base_row(spec: RunSpec) -> dict:
+    """The columns every metrics row has, whatever became of the job."""
+    problem = get_problem(spec.problem)
+    m = spec.model
+    return {
+        "run_id": spec.run_id, "problem": spec.problem, "arch": spec.arch, "seq_len": spec.seq_len,
+        "min_len": spec.min_len,
+        "seed": spec.seed, "hidden_size": spec.hidden_size, "num_layers": m.num_layers,
+        "bidirectional": m.bidirectional, "dropout": m.dropout, "bias": m.bias, "proj_size": m.proj_size,
+        "forget_bias": m.forget_bias, "recurrent_init": m.recurrent_init, "steps": spec.steps, "lr": spec.lr,
+        "batch_size": spec.batch_size, "clip_norm": spec.clip_norm, "n_train": spec.n_train, "n_test": spec.n_test,
+        "metric_name": problem.metric_name, "higher_is_better": problem.higher_is_better,
+        "baseline": problem.baseline(spec.seq_len), "solved_rule": problem.solved_rule(),
+        "params": None, "state_size": None, "test_metric": None, "score": None, "solved": False,
+        "within_tolerance": None, "final_train_loss": None, "steps_done": 0, "status": "failed", "error": None,
+        "train_seconds": None, "steps_per_second": None, "device": None, "node": socket.gethostname(),
+        "ray_node_id": ray_node_id(),
+        "torch_version": _torch_version(), "python_version": platform.python_version(),
+    }

@@ -1,0 +1,58 @@
+"""How jobs are packed into Ray tasks: a cost estimate per job, and longest-first chunks for tiny jobs."""
+
+from __future__ import annotations
+
+import math
+
+from rnnbench.config import RunSpec
+from rnnbench.datasets import DatasetSpec
+from rnnbench.problems import get_problem
+
+GATES = {"rnn_tanh": 1, "rnn_relu": 1, "gru": 3, "lstm": 4, "indrnn": 1, "mingru": 2, "minlstm": 3, "lru": 4}
+# Seconds per time step of one update, fixed part (per-op overhead, forward + backward; measured order of
+# magnitude for small models on one CPU thread) and per multiply-add of the recurrent products
+STEP_OVERHEAD_S = 40e-6
+MAC_S = 1e-9
+# a Prefect task on Ray costs ~0.25 s of orchestration: pack jobs so each task carries at least this much work
+CHUNK_TARGET_S = 2.0
+
+
+def estimated_seconds(spec: RunSpec) -> float:
+    """Rough training time of a job: updates x time steps x (overhead + matrix work). Used only to order and
+    pack jobs, never reported."""
+    problem = get_problem(spec.problem)
+    h = spec.hidden_size
+    macs = spec.batch_size * GATES.get(spec.arch, 4) * h * (problem.input_size + h) * spec.model.num_layers
+    return spec.steps * spec.seq_len * (STEP_OVERHEAD_S + macs * MAC_S)
+
+
+def chunk_jobs(specs: list[RunSpec], workers: int, target_s: float = CHUNK_TARGET_S) -> list[list[RunSpec]]:
+    """Longest-processing-time-first packing: as many chunks as keeps every worker busy twice over, fewer when
+    the jobs are so small that a task per job would cost more in orchestration than in training. Jobs of
+    seconds or more each get their own task; the longest start first (a shorter makespan)."""
+    if not specs:
+        return []
+    ordered = sorted(specs, key=estimated_seconds, reverse=True)
+    total = sum(estimated_seconds(s) for s in ordered)
+    n = min(len(ordered), max(2 * max(1, workers), math.ceil(total / target_s)))
+    chunks: list[list[RunSpec]] = [[] for _ in range(n)]
+    loads = [0.0] * n
+    for spec in ordered:
+        i = loads.index(min(loads))
+        chunks[i].append(spec)
+        loads[i] += estimated_seconds(spec)
+    return [c for c in chunks if c]
+
+
+def chunk_datasets(specs: list[DatasetSpec], workers: int) -> list[list[DatasetSpec]]:
+    """Spread dataset files over at most `workers` tasks, balanced by values to generate."""
+    if not specs:
+        return []
+    n = min(len(specs), max(1, workers))
+    chunks: list[list[DatasetSpec]] = [[] for _ in range(n)]
+    loads = [0] * n
+    for spec in sorted(specs, key=lambda s: s.n_rows * s.seq_len, reverse=True):
+        i = loads.index(min(loads))
+        chunks[i].append(spec)
+        loads[i] += spec.n_rows * spec.seq_len
+    return chunks
