@@ -71,8 +71,16 @@ def _modern_counts(I: int, H: int, L: int, b: int, N: int) -> dict[str, tuple[in
 
 
 def _constructor(arch: str) -> Callable[..., nn.Module]:
-    # the registry wraps classic cells in a closure with **options, so its signature says nothing
-    return ClassicCore.__init__ if arch in CELLS else get_arch(arch).build
+    # the registry's builders take **options (they import their module lazily), so their signatures say
+    # nothing: ask the core classes themselves
+    from rnnbench.archs.indrnn import IndRNN
+    from rnnbench.archs.lru import LRU
+    from rnnbench.archs.mingru import MinGRU
+    from rnnbench.archs.minlstm import MinLSTM
+
+    modern = {"indrnn": IndRNN, "mingru": MinGRU, "minlstm": MinLSTM, "lru": LRU}
+    get_arch(arch)
+    return ClassicCore.__init__ if arch in CELLS else modern[arch].__init__
 
 
 def _arch_kwarg_names(arch: str) -> set[str]:
