@@ -20,8 +20,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from flows import cli, runtime
 from rnnbench import results, scheduling, storage, sweep
-from rnnbench.config import PRESETS, CompareConfig, ModelOptions, RunSpec, from_preset
-from rnnbench.rows import base_row
+from rnnbench.config import PRESETS, CompareConfig, ModelOptions, from_preset
+from rnnbench.rows import failed_row
 from schemas.errors import ValidationError as SchemaValidationError
 from tasks.datasets import build_datasets
 from tasks.report import write_metrics, write_report
@@ -30,12 +30,6 @@ from tasks.train import train_jobs
 # Ray re-runs a task whose worker process died this many times (same task-run id; the job is idempotent)
 RAY_MAX_RETRIES = 3
 DEFAULT_GPU_SHARE = 0.25
-
-
-def _failed_row(spec: RunSpec, exc: BaseException) -> dict:
-    row = base_row(spec)
-    row.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
-    return row
 
 
 @flow(name="compare", task_runner=runtime.RnnbenchRayTaskRunner(init_kwargs={"include_dashboard": False}))
@@ -75,6 +69,7 @@ def compare(config: CompareConfig, regenerate: bool = False) -> dict:
             todo.append(spec)
         else:
             rows[spec.run_id] = stored.row
+            curves.extend(stored.curve)
     logger.info("%d jobs: %d already finished in %s, %d to run", len(specs), len(rows), out, len(todo))
 
     resources = {"num_cpus": config.cpus_per_job, "max_retries": RAY_MAX_RETRIES}
@@ -106,14 +101,14 @@ def compare(config: CompareConfig, regenerate: bool = False) -> dict:
             except Exception as exc:  # noqa: BLE001 - one failure never aborts the sweep
                 logger.error("a task of %d jobs failed: %s", len(chunk), exc)
                 for spec in chunk:
-                    rows.setdefault(spec.run_id, _failed_row(spec, exc))
+                    rows.setdefault(spec.run_id, failed_row(spec, f"{type(exc).__name__}: {exc}"))
             bar.advance(task_bar, len(chunk))
             # one API call per second at most: the artifact is for people, not a log
             if time.monotonic() - last_update > 1.0 or len(rows) == len(specs):
                 update_progress_artifact(artifact, progress=100.0 * len(rows) / len(specs))
                 last_update = time.monotonic()
 
-    for spec in specs:
+    for spec in todo:  # the jobs run now; the others' curves were read above
         stored = results.load(out, spec)
         if stored is not None:
             curves.extend(stored.curve)

@@ -92,12 +92,7 @@ class RunSpec(BaseModel):
             raise ValueError(f"recurrent_init={m.recurrent_init!r} is not available for {self.arch!r}; "
                              f"choose from {', '.join(arch.recurrent_inits)}")
         if self.min_len:
-            if not problem.supports_variable_length:
-                raise ValueError(f"--min-len {self.min_len}: problem {self.problem!r} has no variable-length form; "
-                                 "problems with one: adding")
-            if not problem.min_seq_len <= self.min_len <= self.seq_len:
-                raise ValueError(f"--min-len {self.min_len} must lie in "
-                                 f"[{problem.min_seq_len}, seq_len={self.seq_len}]")
+            problem.check_min_len(self.min_len, self.seq_len)
         if self.eval_every > self.steps:
             raise ValueError(f"eval_every={self.eval_every} is larger than steps={self.steps}")
 

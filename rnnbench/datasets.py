@@ -51,10 +51,7 @@ class DatasetSpec:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         if self.variable:
-            if not problem.supports_variable_length:
-                problem.generate_variable(1, self.seq_len, self.min_len, np.random.default_rng(0))
-            if not problem.min_seq_len <= self.min_len <= self.seq_len:
-                raise ValueError(f"min_len={self.min_len} must lie in [{problem.min_seq_len}, seq_len={self.seq_len}]")
+            problem.check_min_len(self.min_len, self.seq_len)
 
     @property
     def filename(self) -> str:

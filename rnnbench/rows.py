@@ -18,6 +18,13 @@ class RunResult:
     curve: list[dict] = field(default_factory=list)
 
 
+def failed_row(spec: RunSpec, error: str) -> dict:
+    """The row of a job that raised: recorded (and reported), never stored, so a later sweep retries it."""
+    row = base_row(spec)
+    row.update(status="failed", error=error[:2000])
+    return row
+
+
 @cache
 def _torch_version() -> str:
     # the installed distribution's version, without importing torch (2-3 s) in the driver

@@ -8,7 +8,7 @@ from prefect import get_run_logger, task
 
 from rnnbench import results
 from rnnbench.config import RunSpec
-from rnnbench.rows import base_row
+from rnnbench.rows import failed_row
 
 
 @task(name="train-evaluate", task_run_name="{spec.arch} {spec.problem} T={spec.seq_len} seed={spec.seed}")
@@ -54,10 +54,7 @@ def train_jobs(specs: list[RunSpec], data_root: str, out: str, retries: int, n_m
                 logger.warning("%s: attempt %d of %d raised %s: %s", spec.run_id, attempt, retries + 1,
                                type(exc).__name__, exc)
                 if attempt == retries + 1:
-                    row = base_row(spec)
-                    row.update(status="failed",
-                               error=f"after {attempt} attempts: {type(exc).__name__}: {exc}"[:2000])
-                    rows.append(row)
+                    rows.append(failed_row(spec, f"after {attempt} attempts: {type(exc).__name__}: {exc}"))
     return rows
 
 

@@ -52,11 +52,20 @@ class Problem:
     def generate(self, n: int, seq_len: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
+    def check_min_len(self, min_len: int, seq_len: int) -> None:
+        """Raise ValueError naming the bad value when lengths cannot be drawn from [min_len, seq_len]."""
+        if not self.supports_variable_length:
+            raise ValueError(f"min_len={min_len}: problem {self.name!r} has no variable-length form; "
+                             "problems with one: adding")
+        if not self.min_seq_len <= min_len <= seq_len:
+            raise ValueError(f"min_len={min_len} must lie in [{self.min_seq_len}, seq_len={seq_len}]")
+
     def generate_variable(self, n: int, seq_len: int, min_len: int,
                           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sequences whose lengths are drawn uniformly from [min_len, seq_len], zero-padded to seq_len.
-        Returns (x, y, lengths). Problems without a variable-length form say so."""
-        raise ValueError(f"problem {self.name!r} has no variable-length form; problems with one: adding")
+        Returns (x, y, lengths)."""
+        self.check_min_len(min_len, seq_len)
+        raise NotImplementedError
 
     supports_variable_length: ClassVar[bool] = False
 
