@@ -1,10 +1,14 @@
-"""Shared command-line parsing: comma lists and integer checks that name the bad value."""
+"""Shared command-line parsing: comma lists, integer and address checks that name the bad value."""
 
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 from typing import NoReturn
+from urllib.parse import urlparse
+
+from flows.api_server import RuntimeStartError
 
 
 def names(text: str) -> list[str]:
@@ -31,3 +35,18 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """CLI exit for bad input: one clear line on stderr, non-zero status."""
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(code)
+
+
+def check_ray_address(address: str, timeout: float = 5.0) -> None:
+    """Fail within seconds, naming the address, when nothing listens there (ray.init would wait minutes)."""
+    if address in ("auto", "local"):
+        return
+    parsed = urlparse(address if "://" in address else f"ray://{address}")
+    host, port = parsed.hostname, parsed.port
+    if not host or not port:
+        raise ValueError(f"--ray-address {address!r} is not HOST:PORT, ray://HOST:PORT, 'auto' or 'local'")
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise RuntimeStartError(f"cannot reach the Ray cluster at {address!r}: {exc}") from None

@@ -15,8 +15,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,16 +24,9 @@ from urllib.parse import urlparse
 
 from prefect_ray import RayTaskRunner
 
-from flows.cli import fail  # noqa: F401 - the CLIs' one exit path, re-exported for them
+from flows.api_server import QUIET_ENV, LocalApi, RuntimeStartError, quiet_environment
+from flows.cli import check_ray_address, fail  # noqa: F401 - fail: the CLIs' one exit path, re-exported
 
-# Set before Prefect or Ray start: there is no internet, and telemetry only produces errors.
-QUIET_ENV = {
-    "DO_NOT_TRACK": "1",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "RAY_USAGE_STATS_ENABLED": "0",
-    # workers send their logs every 0.5 s instead of 2 s, so little is in flight when a task ends
-    "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.5",
-}
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # the project's importable packages: what a remote worker needs besides the cluster's installed dependencies
 PROJECT_PACKAGES = ("rnnbench", "flows", "tasks", "schemas")
@@ -44,15 +35,6 @@ UPLOAD_EXCLUDES = ["__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache"]
 LOCAL_OBJECT_STORE_BYTES = 512 * 1024 * 1024
 # set by `ray job submit` in the driver's environment: the job's runtime_env, which ray.init merges with ours
 _RAY_JOB_CONFIG_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
-
-
-class RuntimeStartError(RuntimeError):
-    """Prefect or Ray could not be started or reached; the message says which and where."""
-
-
-def quiet_environment() -> None:
-    for key, value in QUIET_ENV.items():
-        os.environ.setdefault(key, value)
 
 
 @contextmanager
@@ -64,76 +46,72 @@ def prefect_api() -> Iterator[str]:
     if existing:
         yield existing
         return
-    from prefect.server.api.server import SubprocessASGIServer
-
-    server = SubprocessASGIServer()
+    api = LocalApi().start()
     try:
-        server.start(timeout=120)
-    except Exception as exc:  # noqa: BLE001 - any failure here means "no API", said once, clearly
-        raise RuntimeStartError(f"could not start the local Prefect API: {exc}") from exc
-    os.environ["PREFECT_API_URL"] = server.api_url
-    # a missing URL in a worker must be an error, not a silent second server fighting over SQLite
-    os.environ["PREFECT_SERVER_EPHEMERAL_ENABLED"] = "false"
-    try:
-        yield server.api_url
+        api.wait_ready()
+        with _exported(api.url), _temporary_api_settings(api.url):
+            yield api.url
+            flush_logs()
     finally:
-        flush_logs()
-        os.environ.pop("PREFECT_API_URL", None)
-        os.environ.pop("PREFECT_SERVER_EPHEMERAL_ENABLED", None)
-        server.stop()
+        api.stop()
 
 
 @contextmanager
-def embedded(address: str | None = None) -> Iterator[str]:
-    """The CLI's runtime: a Prefect API (unless PREFECT_API_URL is set) and Ray, started side by side.
+def embedded(address: str | None = None, api: LocalApi | None = None) -> Iterator[str]:
+    """The CLI's runtime: a Prefect API and Ray, started side by side.
 
-    The API's port is chosen and exported first, so Ray's workers inherit the URL while the server is still
-    starting; the two start-ups (each several seconds) overlap instead of adding up."""
+    `api`: one the caller started already (the CLI starts it before its own imports); else one is started here
+    unless PREFECT_API_URL is set. Its URL is exported before Ray starts, so Ray's workers inherit it while the
+    server is still starting: the two start-ups (each several seconds) overlap instead of adding up."""
     quiet_environment()
-    if os.environ.get("PREFECT_API_URL"):
+    if api is None and os.environ.get("PREFECT_API_URL"):
         with ray_cluster(address):
             yield os.environ["PREFECT_API_URL"]
         return
-    from prefect.server.api.server import SubprocessASGIServer
-
-    server = SubprocessASGIServer(port=_free_loopback_port())
-    url = server.api_url
-    errors: list[BaseException] = []
-
-    def start() -> None:
-        try:
-            server.start(timeout=120)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            errors.append(exc)
-
-    thread = threading.Thread(target=start, name="prefect-api-start", daemon=True)
-    os.environ["PREFECT_API_URL"] = url
-    os.environ["PREFECT_SERVER_EPHEMERAL_ENABLED"] = "false"
-    thread.start()
+    api = api or LocalApi().start()
     try:
-        with ray_cluster(address), _api_setting(url):
+        with _exported(api.url), ray_cluster(address):
             if address in (None, "", "local"):
                 warm_workers()
-            thread.join()
-            if errors or server.api_url != url:
-                raise RuntimeStartError(f"could not start the local Prefect API on {url}: "
-                                        f"{errors[0] if errors else 'the port was taken'}")
-            yield url
-            flush_logs()
+            api.wait_ready()
+            with _temporary_api_settings(api.url):
+                yield api.url
+                flush_logs()
     finally:
-        thread.join()
-        os.environ.pop("PREFECT_API_URL", None)
-        os.environ.pop("PREFECT_SERVER_EPHEMERAL_ENABLED", None)
-        server.stop()
+        api.stop()
 
 
 @contextmanager
-def _api_setting(url: str) -> Iterator[None]:
-    """This process's Prefect settings may have been read before the URL was exported (they are cached per
-    context), so set it there too; the environment variable is for the processes started later."""
-    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED, temporary_settings
+def _exported(url: str) -> Iterator[None]:
+    """PREFECT_API_URL for the processes started from now on (Ray's workers); a missing URL in one of them must
+    be an error, not a silent second server fighting over SQLite."""
+    saved = {key: os.environ.get(key) for key in ("PREFECT_API_URL", "PREFECT_SERVER_EPHEMERAL_ENABLED")}
+    os.environ.update(PREFECT_API_URL=url, PREFECT_SERVER_EPHEMERAL_ENABLED="false")
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
-    with temporary_settings(updates={PREFECT_API_URL: url, PREFECT_SERVER_EPHEMERAL_ENABLED: False}):
+
+@contextmanager
+def _temporary_api_settings(url: str) -> Iterator[None]:
+    """This process's Prefect settings may have been read before the URL was exported (they are cached per
+    context), so set it there too. Flow-run heartbeats are off: they let a long-lived API mark runs whose
+    process died as crashed, but this API dies with this process, and stopping the heartbeat thread costs up to
+    a second at the end of every flow run."""
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_SERVER_EPHEMERAL_ENABLED,
+        temporary_settings,
+    )
+
+    updates = {PREFECT_API_URL: url, PREFECT_SERVER_EPHEMERAL_ENABLED: False, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    with temporary_settings(updates=updates):
         yield
 
 
@@ -155,32 +133,11 @@ def warm_workers() -> list:
     return [_import.remote(WARM_MODULES) for _ in range(int(ray.cluster_resources().get("CPU", 1)))]
 
 
-def _free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def flush_logs() -> None:
     """Send this process's queued Prefect logs now: before the API stops, or before a Ray worker is torn down."""
     from prefect.logging.handlers import APILogWorker
 
     APILogWorker.drain_all(timeout=5)
-
-
-def check_ray_address(address: str, timeout: float = 5.0) -> None:
-    """Fail within seconds, naming the address, when nothing listens there (ray.init would wait minutes)."""
-    if address in ("auto", "local"):
-        return
-    parsed = urlparse(address if "://" in address else f"ray://{address}")
-    host, port = parsed.hostname, parsed.port
-    if not host or not port:
-        raise ValueError(f"--ray-address {address!r} is not HOST:PORT, ray://HOST:PORT, 'auto' or 'local'")
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
-    except OSError as exc:
-        raise RuntimeStartError(f"cannot reach the Ray cluster at {address!r}: {exc}") from None
 
 
 def worker_env() -> dict[str, str]:
@@ -332,10 +289,23 @@ def ray_cluster(address: str | None = None, num_cpus: int | None = None) -> Iter
         ray.shutdown()
 
 
+_last_remote_result: list[float] = []  # when the flow last received a task's result from a worker
+
+
+def remote_results_received() -> None:
+    """The flow has every result it waits for: the workers' last log lines were written before that moment."""
+    _last_remote_result[:] = [time.monotonic()]
+
+
 def let_worker_logs_arrive() -> None:
     """Workers send their Prefect logs in batches; give the last batch time to leave before Ray stops them
-    (cheaper than flushing after every task, which restarts the log worker each time)."""
-    time.sleep(2 * float(os.environ.get("PREFECT_LOGGING_TO_API_BATCH_INTERVAL", "2")))
+    (cheaper than flushing after every task, which restarts the log worker each time). Two batch intervals
+    after the last result, so the wait is over already when the flow did something else meanwhile."""
+    wait = 2 * float(os.environ.get("PREFECT_LOGGING_TO_API_BATCH_INTERVAL", "2"))
+    if _last_remote_result:
+        wait -= time.monotonic() - _last_remote_result.pop()
+    if wait > 0:
+        time.sleep(wait)
 
 
 class RnnbenchRayTaskRunner(RayTaskRunner):

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from rnnbench import datasets, storage
 from schemas.dataset import validate_table
 from schemas.errors import ValidationError
+
+# Every arch of a sweep trains on the same files and a worker process runs many jobs, so a file read and
+# validated once is kept while its size and modification time are unchanged (a rewritten file is read and
+# validated again). Bounded, least recently used first out: big datasets belong to jobs that train for long.
+CACHE_BYTES = 128 * 2**20
+_cache: OrderedDict[tuple, datasets.Dataset] = OrderedDict()
 
 
 @dataclass(frozen=True)
@@ -32,7 +39,36 @@ def build(spec: datasets.DatasetSpec, root: str, regenerate: bool = False) -> Bu
 
 
 def load(path: str, expected: datasets.DatasetSpec | None = None) -> datasets.Dataset:
-    """Read and validate a dataset file; never returns invalid data."""
+    """Read and validate a dataset file, or return this process's copy of it if the file is unchanged since;
+    never returns invalid data. The arrays are read-only (shared by every caller)."""
+    stamp = storage.stamp(path)
+    key = (path, stamp, expected)
+    if stamp is not None and key in _cache:
+        _cache.move_to_end(key)
+        return _cache[key]
+    dataset = _read(path, expected)
+    if stamp is not None:
+        _remember(key, dataset)
+    return dataset
+
+
+def _remember(key: tuple, dataset: datasets.Dataset) -> None:
+    size = _nbytes(dataset)
+    if size > CACHE_BYTES:
+        return
+    for array in (dataset.x, dataset.y, dataset.lengths):
+        if array is not None:
+            array.flags.writeable = False  # shared by every later caller: none may change it
+    _cache[key] = dataset
+    while sum(_nbytes(d) for d in _cache.values()) > CACHE_BYTES:
+        _cache.popitem(last=False)
+
+
+def _nbytes(dataset: datasets.Dataset) -> int:
+    return dataset.x.nbytes + dataset.y.nbytes + (0 if dataset.lengths is None else dataset.lengths.nbytes)
+
+
+def _read(path: str, expected: datasets.DatasetSpec | None) -> datasets.Dataset:
     try:
         table = datasets.read_table(path)
     except (OSError, ValueError) as exc:

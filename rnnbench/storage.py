@@ -31,6 +31,22 @@ def exists(location: str) -> bool:
     return fs.get_file_info(path).type == pafs.FileType.File
 
 
+def stamp(location: str) -> tuple[int, ...] | None:
+    """What tells a cached copy from a file written since: (inode, size, mtime in ns) of a local file, (size,
+    mtime in ns) elsewhere; None when it does not exist or its filesystem keeps no mtime."""
+    fs, path = resolve(location)
+    if isinstance(fs, pafs.LocalFileSystem):
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return st.st_ino, st.st_size, st.st_mtime_ns
+    info = fs.get_file_info(path)
+    if info.type != pafs.FileType.File or info.mtime_ns is None:
+        return None
+    return info.size, info.mtime_ns
+
+
 def check_writable(location: str) -> None:
     """Fail early, naming the location, when a directory cannot be created or written to."""
     fs, path = resolve(location)

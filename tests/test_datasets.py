@@ -191,6 +191,47 @@ def test_build_refuses_valid_file_for_another_spec(tmp_path):
         dataset_store.build(spec, str(tmp_path))
 
 
+# ---- the per-process cache of validated files -----------------------------------------------------------
+
+
+def test_unchanged_file_is_read_and_validated_once_per_process(tmp_path, monkeypatch):
+    spec = SPECS["adding"]
+    path = str(write(spec, tmp_path))
+    reads = []
+    real_read = dataset_store._read
+    monkeypatch.setattr(dataset_store, "_read", lambda *a: reads.append(a) or real_read(*a))
+    first = dataset_store.load(path, expected=spec)
+    second = dataset_store.load(path, expected=spec)
+    assert second is first and len(reads) == 1
+    assert not first.x.flags.writeable and not first.y.flags.writeable  # shared: nobody may change it
+    with pytest.raises(ValueError, match="read-only"):
+        first.x[0, 0, 0] = 1.0
+
+
+def test_file_changed_after_caching_is_validated_again(tmp_path):
+    spec = SPECS["adding"]
+    path = write(spec, tmp_path)
+    dataset_store.load(str(path), expected=spec)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0xFF  # in place: same inode and size, new mtime
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValidationError):
+        dataset_store.load(str(path), expected=spec)
+    regenerated = dataset_store.build(spec, str(tmp_path), regenerate=True)  # atomic replace: a new inode
+    assert dataset_store.load(regenerated.path, expected=spec).x.shape == (N, spec.seq_len, 2)
+
+
+def test_cache_is_bounded_least_recently_used_first_out(tmp_path, monkeypatch):
+    specs = [replace(SPECS["adding"], seed=s) for s in range(3)]
+    paths = [str(write(s, tmp_path)) for s in specs]
+    one = dataset_store._nbytes(dataset_store.load(paths[0], expected=specs[0]))
+    monkeypatch.setattr(dataset_store, "CACHE_BYTES", 2 * one)
+    monkeypatch.setattr(dataset_store, "_cache", type(dataset_store._cache)())
+    for path, spec in zip(paths, specs, strict=True):
+        dataset_store.load(path, expected=spec)
+    assert [key[0] for key in dataset_store._cache] == paths[1:]
+
+
 def test_build_rejects_bad_spec_before_writing(tmp_path):
     with pytest.raises(ValueError, match="seq_len=1"):
         dataset_store.build(DatasetSpec("adding", 1, "train", 0, 5), str(tmp_path))

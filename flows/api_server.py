@@ -1,0 +1,102 @@
+"""The local Prefect API: Prefect's own server app, served by uvicorn in a subprocess on 127.0.0.1.
+
+It is started without importing Prefect's server code into this process: those imports take seconds of CPU,
+and the subprocess pays them anyway, in parallel with whatever this process does meanwhile (its own imports,
+starting Ray). So this module imports nothing heavy and can run before Prefect, Ray or torch are imported.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+# Set before Prefect or Ray start: there is no internet, and telemetry only produces errors.
+QUIET_ENV = {
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    # workers send their logs every 0.5 s instead of 2 s, so little is in flight when a task ends
+    "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.5",
+}
+# what Prefect's own temporary server (SubprocessASGIServer) runs with: no UI, only the services such an API needs
+SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+# a first start on a new PREFECT_HOME creates the database (about 20 s here); a slow shared machine needs more
+START_TIMEOUT_S = 120.0
+
+
+class RuntimeStartError(RuntimeError):
+    """Prefect or Ray could not be started or reached; the message says which and where."""
+
+
+def quiet_environment() -> None:
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LocalApi:
+    """One Prefect API server process on a free loopback port. `start()` returns at once (the URL is known
+    before the server answers, so it can be handed to processes started meanwhile); `wait_ready()` blocks
+    until it answers; `stop()` ends it."""
+
+    def __init__(self) -> None:
+        self.port = free_loopback_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def start(self) -> LocalApi:
+        quiet_environment()
+        # the server reads its settings (PREFECT_HOME, database URL, ...) from the same environment and profile
+        # as this process; its output goes to this terminal, where an error at start-up is then readable
+        command = [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
+                   "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on"]
+        try:
+            self.process = subprocess.Popen(command, env={**os.environ, **SERVER_ENV}, stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            raise RuntimeStartError(f"could not start the local Prefect API: {exc}") from exc
+        return self
+
+    def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
+        """Return once GET /health answers 200; raise RuntimeStartError (and stop the process) otherwise."""
+        assert self.process is not None, "start() first"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            code = self.process.poll()
+            if code is not None:
+                self.process = None
+                raise RuntimeStartError(f"the local Prefect API on {self.url} exited with code {code} while "
+                                        "starting (its error is printed above)")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass  # not listening yet
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeStartError(f"the local Prefect API on {self.url} did not answer within {timeout:.0f} s")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM (uvicorn finishes its requests and shuts the app down), SIGKILL after `timeout` seconds."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,137 @@
+"""The compare CLI's flags, and the checks that turn them into a validated config before any work starts.
+
+Light on purpose (no Prefect, Ray or torch): `python -m flows.compare` runs this, and starts the Prefect API,
+before importing the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+
+from pydantic import ValidationError as PydanticValidationError
+
+from flows import cli
+from flows.api_server import LocalApi, RuntimeStartError
+from rnnbench import storage
+from rnnbench.config import PRESETS, CompareConfig, ModelOptions, from_preset
+
+USAGE = """Train every architecture on every problem, sequence length and seed; write metrics and a report.
+
+    python -m flows.compare                   # the notebook's grid (preset 'seed') on a local Ray + Prefect API
+    python -m flows.compare --preset smoke    # every arch x problem at tiny sizes (about a minute)
+"""
+
+
+@dataclass
+class Preflight:
+    """What the CLI knows once its input is checked: the config, and the Prefect API it has started (None when
+    PREFECT_API_URL names one to use)."""
+
+    args: argparse.Namespace
+    config: CompareConfig
+    api: LocalApi | None
+
+
+def preflight(argv: list[str] | None) -> Preflight:
+    """Parse and check every flag (exit 2 with one line naming the bad value), then start the Prefect API, whose
+    start-up takes seconds: it overlaps whatever the caller does next."""
+    args = build_parser().parse_args(argv)
+    try:
+        config = config_from_args(args)
+        if args.ray_address:
+            cli.check_ray_address(args.ray_address)
+        storage.check_writable(config.out)
+    except (ValueError, RuntimeStartError) as exc:
+        cli.fail(str(exc))
+    try:
+        api = None if os.environ.get("PREFECT_API_URL") else LocalApi().start()
+    except RuntimeStartError as exc:
+        cli.fail(str(exc))
+    return Preflight(args, config, api)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m flows.compare", description=USAGE,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = parser.add_argument
+    add("--preset", default="seed", help=f"starting grid: {', '.join(sorted(PRESETS))} (default: seed, the "
+        "notebook's grid and budgets)")
+    add("--problems", type=cli.names, help="comma-separated problems to keep from the preset's grid")
+    add("--archs", type=cli.names, help="comma-separated architectures (default: rnn_tanh,gru,lstm)")
+    add("--seq-lens", type=cli.ints, help="comma-separated sequence lengths, replacing every problem's")
+    add("--min-len", type=int, help="variable-length sequences: each length ~ U{MIN_LEN..T}, padded to T and "
+        "packed in training (adding only; default: fixed length T)")
+    add("--seeds", type=int, help="number of seeds (0..N-1); each seed is a new init and new data")
+    add("--hidden-size", type=int, help="hidden units, replacing every problem's")
+    add("--steps", type=int, help="parameter updates per job, replacing every problem's")
+    add("--lr", type=float, help="Adam learning rate (default 1e-3)")
+    add("--batch-size", type=int, help="sequences per update (default 64)")
+    add("--n-test", type=int, help="stored test sequences per (problem, seq_len, seed) (default 1000)")
+    add("--out", default="results", help="output root (path or pyarrow/fsspec URI); datasets go to OUT/data")
+    add("--data-root", help="dataset root shared by all nodes (default OUT/data)")
+    add("--ray-address", help="join this Ray cluster (HOST:PORT, ray://HOST:PORT or auto) instead of a local one")
+    add("--cpus-per-job", type=float, help="CPUs Ray reserves per job (default 1; a job uses that many threads)")
+    add("--gpus-per-job", type=float, help="GPU share per job, e.g. 0.25 packs four jobs on a GPU (default: 0.25 "
+        "where the cluster has GPUs, else 0); a job runs on CUDA when it holds a GPU share")
+    add("--regenerate", action="store_true", help="rebuild dataset files, e.g. after one was refused as invalid")
+    g = parser.add_argument_group("model options (recorded in every metrics row)")
+    g.add_argument("--num-layers", type=int, help="stacked recurrent layers (default 1)")
+    g.add_argument("--bidirectional", action="store_true", default=None, help="classic cells, end-of-sequence "
+                   "problems only")
+    g.add_argument("--dropout", type=float, help="dropout between layers (needs --num-layers > 1)")
+    g.add_argument("--no-bias", dest="bias", action="store_false", default=None, help="no bias vectors")
+    g.add_argument("--proj-size", type=int, help="LSTM projection size (< hidden size)")
+    g.add_argument("--forget-bias", type=float, help="LSTM forget-gate bias, e.g. 1.0")
+    g.add_argument("--recurrent-init", help="default, orthogonal, or identity (IRNN, rnn_relu only)")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> CompareConfig:
+    """Preset + flags -> a validated config; raises ValueError naming the bad value."""
+    if args.preset not in PRESETS:
+        raise ValueError(f"unknown preset {args.preset!r}; valid presets: {', '.join(sorted(PRESETS))}")
+    if args.seeds is not None and args.seeds < 1:
+        raise ValueError(f"--seeds {args.seeds}: the number of seeds must be at least 1")
+    for flag in ("steps", "hidden_size", "batch_size", "n_test"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise ValueError(f"--{flag.replace('_', '-')} {value}: must be a positive integer")
+    if args.lr is not None and not args.lr > 0:
+        raise ValueError(f"--lr {args.lr}: must be positive")
+    base = PRESETS[args.preset]()
+    grids = base["grids"]
+    if args.problems:
+        from rnnbench.problems import get_problem
+
+        for name in args.problems:
+            get_problem(name)
+        known = {g.problem for g in grids}
+        defaults = {g.problem: g for g in PRESETS["seed"]()["grids"]}
+        grids = [g for g in grids if g.problem in args.problems] + [
+            defaults[p] for p in args.problems if p not in known and p in defaults]
+    overrides = {k: v for k, v in (("seq_lens", args.seq_lens), ("hidden_size", args.hidden_size),
+                                   ("steps", args.steps), ("min_len", args.min_len)) if v is not None}
+    grids = [g.model_copy(update=overrides) for g in grids]
+    model = {k: getattr(args, k) for k in ("num_layers", "bidirectional", "dropout", "bias", "proj_size",
+                                           "forget_bias", "recurrent_init") if getattr(args, k) is not None}
+    try:
+        config = from_preset(
+            args.preset, grids=grids, archs=args.archs, seeds=args.seeds, lr=args.lr, batch_size=args.batch_size,
+            n_test=args.n_test, out=args.out, data_root=args.data_root, ray_address=args.ray_address,
+            cpus_per_job=args.cpus_per_job, gpus_per_job=args.gpus_per_job,
+            model=ModelOptions(**model) if model else None,
+        )
+    except PydanticValidationError as exc:
+        raise ValueError(_pydantic_message(exc)) from None
+    config.runs()  # every combination checked before any work
+    return config
+
+
+def _pydantic_message(exc: PydanticValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "config"
+        parts.append(f"{where}={err.get('input')!r}: {err['msg']}")
+    return "; ".join(parts)
