@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import socket
 import sys
 from typing import NoReturn
@@ -29,6 +31,15 @@ def positive_int(value: int, what: str) -> int:
     if value <= 0:
         raise ValueError(f"{what} must be a positive integer, got {value}")
     return value
+
+
+def exit_now(code: int) -> NoReturn:
+    """Exit once a CLI has written, flushed and stopped everything: skips the interpreter's teardown of the
+    modules it imported (Prefect, Ray, polars, ...), which takes most of a second and does nothing for the user."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -15,7 +15,8 @@ if __name__ == "__main__":
 
     _PREFLIGHT = compare_args.preflight(sys.argv[1:])
 
-import time  # noqa: E402 - after the early start above, on purpose
+import threading  # noqa: E402 - after the early start above, on purpose
+import time  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 
 from prefect import flow, get_run_logger  # noqa: E402
@@ -25,7 +26,7 @@ from prefect_ray.context import remote_options  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
 from flows import compare_args, runtime  # noqa: E402
-from rnnbench import results, scheduling, sweep  # noqa: E402
+from rnnbench import report, results, scheduling, sweep  # noqa: E402
 from rnnbench.config import CompareConfig  # noqa: E402
 from rnnbench.rows import failed_row  # noqa: E402
 from schemas.errors import ValidationError as SchemaValidationError  # noqa: E402
@@ -94,6 +95,8 @@ def compare(config: CompareConfig, regenerate: bool = False) -> dict:
         futures = {train_jobs.submit(chunk, root, out, config.max_retries, len(chunk) - 1): chunk
                    for chunk in chunks}
 
+    # the report's plotting library loads while the jobs run (the driver only waits meanwhile)
+    threading.Thread(target=report.pyplot, name="preload-pyplot", daemon=True).start()
     artifact = create_progress_artifact(progress=0.0, key="rnnbench-progress", description="jobs finished")
     columns = (TextColumn("[bold]jobs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     last_update = 0.0
@@ -121,11 +124,11 @@ def compare(config: CompareConfig, regenerate: bool = False) -> dict:
             curves.extend(stored.curve)
     ordered = [rows[spec.run_id] for spec in specs]
     paths = write_metrics(ordered, curves, out)
-    report = write_report(paths["metrics"], paths["curves"], out, config.model_dump(mode="json"),
-                          time.perf_counter() - start)
+    written = write_report(paths["metrics"], paths["curves"], out, config.model_dump(mode="json"),
+                           time.perf_counter() - start)
     statuses = {s: sum(1 for r in ordered if r["status"] == s) for s in ("ok", "diverged", "failed")}
-    logger.info("done: %s; report at %s", statuses, report["report_html"])
-    return {**paths, **report, "statuses": statuses}
+    logger.info("done: %s; report at %s", statuses, written["report_html"])
+    return {**paths, **written, "statuses": statuses}
 
 
 def with_date(config: CompareConfig) -> CompareConfig:
@@ -161,4 +164,4 @@ def main(argv: list[str] | None = None, checked: compare_args.Preflight | None =
 
 
 if __name__ == "__main__":
-    sys.exit(main(checked=_PREFLIGHT))
+    runtime.exit_now(main(checked=_PREFLIGHT))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import dataclass
 
 from pydantic import ValidationError as PydanticValidationError
@@ -45,10 +46,14 @@ def preflight(argv: list[str] | None) -> Preflight:
         storage.check_writable(config.out)
     except (ValueError, RuntimeStartError) as exc:
         cli.fail(str(exc))
-    try:
-        api = None if os.environ.get("PREFECT_API_URL") else LocalApi().start()
-    except RuntimeStartError as exc:
-        cli.fail(str(exc))
+    api = None
+    if not os.environ.get("PREFECT_API_URL"):
+        try:
+            api = LocalApi().start()
+        except RuntimeStartError as exc:
+            cli.fail(str(exc))
+        print(f"local Prefect API starting on {api.url} (stops when this run ends; set PREFECT_API_URL to use "
+              "another)", file=sys.stderr, flush=True)
     return Preflight(args, config, api)
 
 

@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 from prefect_ray import RayTaskRunner
 
 from flows.api_server import QUIET_ENV, LocalApi, RuntimeStartError, quiet_environment
-from flows.cli import check_ray_address, fail  # noqa: F401 - fail: the CLIs' one exit path, re-exported
+from flows.cli import check_ray_address, exit_now, fail  # noqa: F401 - the CLIs' exits, re-exported for them
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # the project's importable packages: what a remote worker needs besides the cluster's installed dependencies
@@ -220,6 +220,39 @@ def _loopback_only(active: bool) -> Iterator[None]:
         ray_constants.ENABLE_RAY_CLUSTER = saved
 
 
+# RayParams fields `ray start --no-monitor --include-log-monitor=false` sets, and ray.init has no argument for
+_UNUSED_MONITORS = {"no_monitor": True, "include_log_monitor": False}
+
+
+@contextmanager
+def _without_unused_monitors(active: bool) -> Iterator[None]:
+    """Start a new local Ray without the two processes this private single-machine cluster never uses: the
+    autoscaler monitor (there is nothing to scale) and the log monitor (it forwards workers' output to drivers,
+    and log_to_driver is off: Prefect carries the logs). Each is a Python process importing Ray, about 1 s of
+    CPU at start-up, when CPU is what start-up is short of. ray.init builds the node's RayParams itself, so the
+    two fields are set as it does; should a future Ray rename them, Ray's defaults apply unchanged."""
+    import inspect
+
+    from ray._private import parameter
+
+    fields = inspect.signature(parameter.RayParams.__init__).parameters
+    if not active or not all(name in fields for name in _UNUSED_MONITORS):
+        yield
+        return
+    original = parameter.RayParams.__init__
+
+    def init(self, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        for name, value in _UNUSED_MONITORS.items():
+            setattr(self, name, value)
+
+    parameter.RayParams.__init__ = init
+    try:
+        yield
+    finally:
+        parameter.RayParams.__init__ = original
+
+
 def _is_loopback(host: str | None) -> bool:
     if not host:
         return False
@@ -259,7 +292,7 @@ def _init_ray(kwargs: dict[str, Any]) -> Any:
     address = kwargs.get("address")
     local = address == "local"
     try:
-        with _loopback_only(local):
+        with _loopback_only(local), _without_unused_monitors(local):
             info = ray.init(**kwargs)
     except Exception as exc:  # noqa: BLE001
         where = "start a local Ray" if local else f"join the Ray cluster at {address!r}"

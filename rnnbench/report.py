@@ -160,20 +160,26 @@ def findings(summary: list[dict], metrics: pl.DataFrame) -> list[str]:
 
 
 # ---- plots ------------------------------------------------------------------------------------------
-def _png(fig) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return buffer.getvalue()
-
-
-def plots(summary: list[dict], metrics: pl.DataFrame, curves: pl.DataFrame) -> dict[str, bytes]:
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (no display, safe off the main thread). Imported on first
+    use: it costs about a second, which a caller may spend early, in a thread, while it waits for other work."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    pyplot().close(fig)
+    return buffer.getvalue()
+
+
+def plots(summary: list[dict], metrics: pl.DataFrame, curves: pl.DataFrame) -> dict[str, bytes]:
+    plt = pyplot()
 
     images: dict[str, bytes] = {}
     problems = list(dict.fromkeys(r["problem"] for r in summary))

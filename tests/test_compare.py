@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import re
+import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import polars as pl
 import pytest
 
-from flows import compare
+from flows import compare, compare_args
+from flows.api_server import LocalApi, RuntimeStartError
 from rnnbench import dataset_store
 from rnnbench.config import from_preset
 from rnnbench.train import train_and_evaluate
 from schemas.metrics import Curves, Metrics, read_validated
 
 TIMING = {"train_seconds", "steps_per_second"}
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +124,14 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize(("argv", "message"), BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
-def test_bad_input_is_refused_before_any_work(argv, message, tmp_path, capsys):
+def test_bad_input_is_refused_before_any_work(argv, message, tmp_path, capsys, monkeypatch):
     out = tmp_path / "out"
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)  # so that the CLI would start its own API...
+
+    def forbidden(self):
+        raise AssertionError("a Prefect API was started for bad input")
+
+    monkeypatch.setattr(compare_args.LocalApi, "start", forbidden)  # ...which it must not, for bad input
     start = time.perf_counter()
     with pytest.raises(SystemExit) as exit_info:
         compare.main([*argv, "--out", str(out)])
@@ -155,3 +169,60 @@ def test_date_placeholder_gives_each_scheduled_run_its_own_output():
     dated = compare.with_date(config)
     assert dated.out == f"results/nightly/{datetime.now(UTC):%Y-%m-%d}" and dated.data_root == "results/data"
     assert compare.with_date(from_preset("smoke", out="plain")).out == "plain"
+
+
+# ---- the CLI on a fresh shell: its own Prefect API and Ray, started and stopped ---------------------------
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _processes_with(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and text in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode():
+                found.append(int(entry.name))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_cli_starts_its_own_prefect_api_and_ray_and_stops_both(tmp_path):
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "RAY_ADDRESS")}
+    argv = ["--preset", "smoke", "--problems", "sequential_xor", "--archs", "gru", "--steps", "10", "--out", str(out)]
+    proc = subprocess.run([sys.executable, "-m", "flows.compare", *argv], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=280)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    started = re.search(r"local Prefect API starting on http://127\.0\.0\.1:(\d+)/api", proc.stderr)
+    assert started, proc.stderr[-4000:]
+    port = int(started.group(1))
+    assert "Beginning flow run" in proc.stderr and "Started a local Ray instance" in proc.stderr
+    # the results are printed (and flushed) before the CLI's fast exit
+    assert re.search(r"statuses: \{'ok': \d+, 'diverged': 0, 'failed': 0\}", proc.stdout), proc.stdout
+    assert f"report:   {out / 'report.html'}" in proc.stdout
+    metrics = read_validated(str(out / "metrics.parquet"), Metrics)
+    assert metrics.height >= 1 and set(metrics["status"]) == {"ok"}
+    assert not _listening(port)
+    assert _processes_with(f"--port {port} ") == []
+
+
+@pytest.mark.timeout(120)
+def test_local_api_that_cannot_start_is_a_clear_error():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        api = LocalApi()
+        api.port = taken.getsockname()[1]
+        api.start()
+        with pytest.raises(RuntimeStartError, match=rf"Prefect API on http://127.0.0.1:{api.port}/api exited"):
+            api.wait_ready(timeout=100)
+    assert api.process is None
