@@ -208,6 +208,19 @@ def test_unchanged_file_is_read_and_validated_once_per_process(tmp_path, monkeyp
         first.x[0, 0, 0] = 1.0
 
 
+def test_file_this_process_built_is_not_read_back(tmp_path, monkeypatch):
+    spec = SPECS["copy_memory"]
+    built = dataset_store.build(spec, str(tmp_path))
+
+    def no_reads(*args):
+        raise AssertionError("read back a file this process has just validated and written")
+
+    monkeypatch.setattr(dataset_store, "_read", no_reads)
+    x, y = datasets.generate(spec)
+    served = dataset_store.load(built.path, expected=spec)
+    assert np.array_equal(served.x, x) and np.array_equal(served.y, y)
+
+
 def test_file_changed_after_caching_is_validated_again(tmp_path):
     spec = SPECS["adding"]
     path = write(spec, tmp_path)
