@@ -29,6 +29,20 @@ SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREF
 START_TIMEOUT_S = 120.0
 
 
+# `python -m uvicorn ARGS`, made to die with the process that starts it, even on kill -9 (Linux's parent-death
+# signal, as Ray's own processes do): an orphaned API would hold its port and the SQLite database. Linux sends
+# it when the starting *thread* ends, so start() belongs in a thread that lives as long as the API is needed.
+_BOOT = """\
+import ctypes, os, runpy, signal, sys
+if sys.platform.startswith("linux"):
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != int(sys.argv[1]):
+        sys.exit("the process that started this Prefect API has ended")
+sys.argv = ["uvicorn", *sys.argv[2:]]
+runpy.run_module("uvicorn", run_name="__main__", alter_sys=True)
+"""
+
+
 class RuntimeStartError(RuntimeError):
     """Prefect or Ray could not be started or reached; the message says which and where."""
 
@@ -61,7 +75,7 @@ class LocalApi:
         quiet_environment()
         # the server reads its settings (PREFECT_HOME, database URL, ...) from the same environment and profile
         # as this process; its output goes to this terminal, where an error at start-up is then readable
-        command = [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
+        command = [sys.executable, "-c", _BOOT, str(os.getpid()), "--factory", "prefect.server.api.server:create_app",
                    "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on"]
         try:
             self.process = subprocess.Popen(command, env={**os.environ, **SERVER_ENV}, stdin=subprocess.DEVNULL)

@@ -19,6 +19,7 @@ from rnnbench import dataset_store
 from rnnbench.config import from_preset
 from rnnbench.train import train_and_evaluate
 from schemas.metrics import Curves, Metrics, read_validated
+from tests.processes import listening, processes_with
 
 TIMING = {"train_seconds", "steps_per_second"}
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,25 +175,6 @@ def test_date_placeholder_gives_each_scheduled_run_its_own_output():
 # ---- the CLI on a fresh shell: its own Prefect API and Ray, started and stopped ---------------------------
 
 
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def _processes_with(text: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and text in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode():
-                found.append(int(entry.name))
-        except OSError:
-            pass
-    return found
-
-
 @pytest.mark.e2e
 @pytest.mark.timeout(300)
 def test_cli_starts_its_own_prefect_api_and_ray_and_stops_both(tmp_path):
@@ -211,8 +193,8 @@ def test_cli_starts_its_own_prefect_api_and_ray_and_stops_both(tmp_path):
     assert f"report:   {out / 'report.html'}" in proc.stdout
     metrics = read_validated(str(out / "metrics.parquet"), Metrics)
     assert metrics.height >= 1 and set(metrics["status"]) == {"ok"}
-    assert not _listening(port)
-    assert _processes_with(f"--port {port} ") == []
+    assert not listening(port)
+    assert processes_with(f"--port {port} ") == []
 
 
 @pytest.mark.timeout(120)

@@ -4,6 +4,7 @@ sweeps on one output. Each runs the real CLI in a subprocess against the session
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from filelock import FileLock
 
 from flows import compare
 from schemas.metrics import Metrics, read_validated
+from tests.processes import listening
 
 ROOT = Path(__file__).resolve().parent.parent
 # what legitimately differs between two runs of the same jobs
@@ -74,6 +76,32 @@ def test_driver_killed_mid_sweep_resumes_to_identical_metrics(prefect_api, tmp_p
     assert resumed.height == 6 and set(resumed["status"]) == {"ok"}
     assert resumed.equals(uninterrupted)  # bit-identical on CPU, timing aside
     assert not list(interrupted.rglob(".tmp-*"))
+
+
+def test_cli_killed_leaves_no_prefect_api_behind(tmp_path):
+    """The API the CLI starts dies with it, even on kill -9 of the driver alone (its group left alone)."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    proc = subprocess.Popen([sys.executable, "-m", "flows.compare", *SMALL, "--out", str(tmp_path / "out")],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        port = None
+        for line in proc.stdout:
+            if match := re.search(r"local Prefect API starting on http://127\.0\.0\.1:(\d+)/api", line):
+                port = int(match.group(1))
+                break
+        assert port, "the CLI did not say where its API starts"
+        wait_for(lambda: listening(port), 120, "the API to answer")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        wait_for(lambda: not listening(port), 20, "the orphaned API to stop")
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever else it had started
+        except ProcessLookupError:
+            pass
+        proc.stdout.close()
+    wait_for(lambda: not _train_workers(), 60, "orphaned workers to exit")
 
 
 def _train_workers() -> list[int]:
