@@ -73,6 +73,7 @@ class Timed:
     lines: list[tuple[float, str]] = field(default_factory=list)
     cpu: dict[str, tuple[float, int]] = field(default_factory=dict)  # role -> (CPU seconds, processes)
     machine_cpu: float = 0.0  # CPU seconds the whole machine spent meanwhile, ours and everyone else's
+    steal: float = 0.0  # of which taken by the hypervisor for other machines (this one is virtual)
 
     @property
     def own_cpu(self) -> float:
@@ -80,8 +81,9 @@ class Timed:
 
     def contention(self) -> str:
         """What else ran meanwhile: the machine is shared, so a slow run may not be our fault."""
-        others = max(0.0, self.machine_cpu - self.own_cpu)
-        return f"{self.own_cpu:.0f} CPU-s own, others busy {others / self.seconds:.2f} cores on average"
+        others = max(0.0, self.machine_cpu - self.steal - self.own_cpu)
+        return (f"{self.own_cpu:.0f} CPU-s own, others busy {others / self.seconds:.2f} cores on average, "
+                f"{self.steal:.1f} s stolen by the hypervisor")
 
     def first(self, needles: tuple[str, ...]) -> float | None:
         return next((t for t, line in self.lines if all(n in line for n in needles)), None)
@@ -143,11 +145,20 @@ class CpuSampler(threading.Thread):
 
 
 def machine_busy_seconds() -> float:
-    """CPU seconds all cores have spent not idle since boot (/proc/stat)."""
-    with open("/proc/stat") as f:
-        fields = [int(v) for v in f.readline().split()[1:]]
+    """CPU seconds all cores have spent not idle since boot, steal included (/proc/stat)."""
+    fields = _cpu_fields()
     idle = fields[3] + fields[4]  # idle + iowait
     return (sum(fields[:8]) - idle) / CLOCK_TICKS  # guest time is already counted in user
+
+
+def machine_steal_seconds() -> float:
+    """CPU seconds the hypervisor has given to other virtual machines since boot (/proc/stat)."""
+    return _cpu_fields()[7] / CLOCK_TICKS
+
+
+def _cpu_fields() -> list[int]:
+    with open("/proc/stat") as f:
+        return [int(v) for v in f.readline().split()[1:]]
 
 
 def proc_table() -> dict[int, tuple[int, float]]:
@@ -168,7 +179,7 @@ def proc_table() -> dict[int, tuple[int, float]]:
 
 def run_timed(cmd: list[str], env: dict[str, str], timeout: float) -> Timed:
     """Run `cmd` in the repo root; its own process group, so a timeout ends it and everything it started."""
-    start, busy = time.perf_counter(), machine_busy_seconds()
+    start, busy, steal = time.perf_counter(), machine_busy_seconds(), machine_steal_seconds()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             bufsize=1, start_new_session=True)
     timer = threading.Timer(timeout, kill_group, (proc.pid,))
@@ -185,7 +196,7 @@ def run_timed(cmd: list[str], env: dict[str, str], timeout: float) -> Timed:
         sampler.stop.set()
         sampler.join()
     return Timed(time.perf_counter() - start, proc.returncode, lines, sampler.by_role(),
-                 machine_busy_seconds() - busy)
+                 machine_busy_seconds() - busy, machine_steal_seconds() - steal)
 
 
 def kill_group(pid: int) -> None:
