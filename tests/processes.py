@@ -1,9 +1,16 @@
-"""Helpers for tests that check what is left running: is a loopback port listening, which processes run a command."""
+"""Helpers for tests that start servers and check what is left running: free ports, listening ports, process
+groups and command lines, read from /proc."""
 
 from __future__ import annotations
 
 import socket
 from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def listening(port: int) -> bool:
@@ -14,13 +21,35 @@ def listening(port: int) -> bool:
         return False
 
 
-def processes_with(text: str) -> list[int]:
-    """PIDs whose command line (arguments joined by spaces) contains `text`."""
-    found = []
+def _proc_stat(pid_dir: Path) -> tuple[str, int] | None:
+    try:
+        stat = (pid_dir / "stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+    return fields[0], int(fields[2])
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of a process group."""
+    out = []
     for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (st := _proc_stat(entry)) and st[1] == pgid and st[0] not in ("Z", "X"):
+            out.append(int(entry.name))
+    return out
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line (arguments joined by spaces) contains `text`."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            if entry.name.isdigit() and text in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode():
-                found.append(int(entry.name))
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
-            pass
-    return found
+            continue
+        st = _proc_stat(entry)
+        if text in cmdline and st and st[0] not in ("Z", "X"):
+            out.append(int(entry.name))
+    return out

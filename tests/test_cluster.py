@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from flows import runtime
+from tests.processes import free_port, group_members, processes_mentioning
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
@@ -108,46 +109,6 @@ def test_kuberay_manifest_has_gpu_workers_and_token_auth():
 
 
 # ---- processes ---------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _proc_stat(pid_dir: Path) -> tuple[str, int] | None:
-    try:
-        stat = (pid_dir / "stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
-    return fields[0], int(fields[2])
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes of a process group, read from /proc."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (st := _proc_stat(entry)) and st[1] == pgid and st[0] not in ("Z", "X"):
-            out.append(int(entry.name))
-    return out
-
-
-def processes_mentioning(text: str) -> list[int]:
-    """Live processes whose command line contains `text` (the cluster's temp dir)."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        st = _proc_stat(entry)
-        if text in cmdline and st and st[0] not in ("Z", "X"):
-            out.append(int(entry.name))
-    return out
 
 
 def kill_group(pgid: int, grace: float = 10.0) -> None:

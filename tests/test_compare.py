@@ -19,7 +19,7 @@ from rnnbench import dataset_store
 from rnnbench.config import from_preset
 from rnnbench.train import train_and_evaluate
 from schemas.metrics import Curves, Metrics, read_validated
-from tests.processes import listening, processes_with
+from tests.processes import listening, processes_mentioning
 
 TIMING = {"train_seconds", "steps_per_second"}
 ROOT = Path(__file__).resolve().parent.parent
@@ -194,7 +194,7 @@ def test_cli_starts_its_own_prefect_api_and_ray_and_stops_both(tmp_path):
     metrics = read_validated(str(out / "metrics.parquet"), Metrics)
     assert metrics.height >= 1 and set(metrics["status"]) == {"ok"}
     assert not listening(port)
-    assert processes_with(f"--port {port} ") == []
+    assert processes_mentioning(f"--port {port} ") == []
 
 
 @pytest.mark.timeout(120)
