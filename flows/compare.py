@@ -25,7 +25,7 @@ from prefect.futures import as_completed  # noqa: E402
 from prefect_ray.context import remote_options  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
-from flows import compare_args, runtime  # noqa: E402
+from flows import cli, compare_args, runtime  # noqa: E402
 from rnnbench import report, results, scheduling, sweep  # noqa: E402
 from rnnbench.config import CompareConfig  # noqa: E402
 from rnnbench.rows import failed_row  # noqa: E402
@@ -164,4 +164,4 @@ def main(argv: list[str] | None = None, checked: compare_args.Preflight | None =
 
 
 if __name__ == "__main__":
-    runtime.exit_now(main(checked=_PREFLIGHT))
+    cli.exit_now(main(checked=_PREFLIGHT))

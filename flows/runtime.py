@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 from prefect_ray import RayTaskRunner
 
 from flows.api_server import QUIET_ENV, LocalApi, RuntimeStartError, quiet_environment
-from flows.cli import check_ray_address, exit_now, fail  # noqa: F401 - the CLIs' exits, re-exported for them
+from flows.cli import check_ray_address, fail  # noqa: F401 - fail: the CLIs' one exit path, re-exported for them
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # the project's importable packages: what a remote worker needs besides the cluster's installed dependencies
@@ -322,21 +322,24 @@ def ray_cluster(address: str | None = None, num_cpus: int | None = None) -> Iter
         ray.shutdown()
 
 
-_last_remote_result: list[float] = []  # when the flow last received a task's result from a worker
+_last_remote_result: float | None = None  # when the flow last received a task's result from a worker
 
 
 def remote_results_received() -> None:
     """The flow has every result it waits for: the workers' last log lines were written before that moment."""
-    _last_remote_result[:] = [time.monotonic()]
+    global _last_remote_result
+    _last_remote_result = time.monotonic()
 
 
 def let_worker_logs_arrive() -> None:
     """Workers send their Prefect logs in batches; give the last batch time to leave before Ray stops them
     (cheaper than flushing after every task, which restarts the log worker each time). Two batch intervals
     after the last result, so the wait is over already when the flow did something else meanwhile."""
+    global _last_remote_result
     wait = 2 * float(os.environ.get("PREFECT_LOGGING_TO_API_BATCH_INTERVAL", "2"))
-    if _last_remote_result:
-        wait -= time.monotonic() - _last_remote_result.pop()
+    if _last_remote_result is not None:
+        wait -= time.monotonic() - _last_remote_result
+        _last_remote_result = None
     if wait > 0:
         time.sleep(wait)
 

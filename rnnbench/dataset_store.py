@@ -14,7 +14,8 @@ from schemas.errors import ValidationError
 # validated once is kept while its size and modification time are unchanged (a rewritten file is read and
 # validated again). Bounded, least recently used first out: big datasets belong to jobs that train for long.
 CACHE_BYTES = 128 * 2**20
-_cache: OrderedDict[tuple, datasets.Dataset] = OrderedDict()
+# path -> (file stamp, spec it was checked against, dataset); one entry per path, so a rewrite replaces it
+_cache: OrderedDict[str, tuple[tuple, datasets.DatasetSpec | None, datasets.Dataset]] = OrderedDict()
 
 
 @dataclass(frozen=True)
@@ -35,35 +36,33 @@ def build(spec: datasets.DatasetSpec, root: str, regenerate: bool = False) -> Bu
     table = datasets.to_table(spec, *datasets.generate_arrays(spec))
     meta = validate_table(table, source=f"{path} (before write)", expected=spec)
     datasets.write_table(table, path)
-    stamp = storage.stamp(path)
-    if stamp is not None:  # the jobs this process runs next read this very file: they get what was validated
-        _remember((path, stamp, spec), _dataset(table, meta))
+    # the jobs this process runs next read this very file: they get what was validated
+    _remember(path, spec, _dataset(table, meta))
     return BuildResult(path, False, time.perf_counter() - start)
 
 
 def load(path: str, expected: datasets.DatasetSpec | None = None) -> datasets.Dataset:
     """Read and validate a dataset file, or return this process's copy of it if the file is unchanged since;
     never returns invalid data. The arrays are read-only (shared by every caller)."""
-    stamp = storage.stamp(path)
-    key = (path, stamp, expected)
-    if stamp is not None and key in _cache:
-        _cache.move_to_end(key)
-        return _cache[key]
+    entry = _cache.get(path)
+    if entry is not None and entry[:2] == (storage.stamp(path), expected):
+        _cache.move_to_end(path)
+        return entry[2]
     dataset = _read(path, expected)
-    if stamp is not None:
-        _remember(key, dataset)
+    _remember(path, expected, dataset)
     return dataset
 
 
-def _remember(key: tuple, dataset: datasets.Dataset) -> None:
-    size = _nbytes(dataset)
-    if size > CACHE_BYTES:
+def _remember(path: str, expected: datasets.DatasetSpec | None, dataset: datasets.Dataset) -> None:
+    stamp = storage.stamp(path)
+    _cache.pop(path, None)
+    if stamp is None or _nbytes(dataset) > CACHE_BYTES:
         return
     for array in (dataset.x, dataset.y, dataset.lengths):
         if array is not None:
             array.flags.writeable = False  # shared by every later caller: none may change it
-    _cache[key] = dataset
-    while sum(_nbytes(d) for d in _cache.values()) > CACHE_BYTES:
+    _cache[path] = (stamp, expected, dataset)
+    while sum(_nbytes(d) for _, _, d in _cache.values()) > CACHE_BYTES:
         _cache.popitem(last=False)
 
 

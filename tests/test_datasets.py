@@ -242,7 +242,7 @@ def test_cache_is_bounded_least_recently_used_first_out(tmp_path, monkeypatch):
     monkeypatch.setattr(dataset_store, "_cache", type(dataset_store._cache)())
     for path, spec in zip(paths, specs, strict=True):
         dataset_store.load(path, expected=spec)
-    assert [key[0] for key in dataset_store._cache] == paths[1:]
+    assert list(dataset_store._cache) == paths[1:]  # cached paths, least recently used first
 
 
 def test_build_rejects_bad_spec_before_writing(tmp_path):
