@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from rnnbench import dataset_store
 from rnnbench.config import RunSpec
 from rnnbench.model import build_model, count_parameters, state_size
+from rnnbench.optim import Adam
 from rnnbench.problems import get_problem
 from rnnbench.rows import RunResult, base_row
 
@@ -68,7 +69,7 @@ def train_and_evaluate(spec: RunSpec, data_root: str, device: str = "auto", thre
     model = build_model(spec.arch, problem.input_size, problem.output_size, problem.target_kind, spec.hidden_size,
                         num_layers=m.num_layers, bias=m.bias, dropout=m.dropout, bidirectional=m.bidirectional,
                         proj_size=m.proj_size, forget_bias=m.forget_bias, recurrent_init=m.recurrent_init).to(dev)
-    optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
+    optimizer = Adam(model.parameters(), lr=spec.lr)
     clip_weights = getattr(model.core, "clip_recurrent_weights_", None)
 
     # copies: Arrow buffers are read-only, and torch needs writable memory
@@ -95,7 +96,7 @@ def train_and_evaluate(spec: RunSpec, data_root: str, device: str = "auto", thre
         lo = ((step - 1) * B) % len(x_train)
         pred = model(x_train[lo:lo + B], None if len_train is None else len_train[lo:lo + B])
         loss = masked_loss(problem.loss, pred, y_train[lo:lo + B], mask)
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), spec.clip_norm)
         optimizer.step()
