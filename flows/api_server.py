@@ -24,8 +24,8 @@ QUIET_ENV = {
     "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.5",
 }
 # what Prefect's own temporary server (SubprocessASGIServer) runs with: no UI, only the services such an API needs;
-# less automations (triggers and their actions): nothing defines any for an API that lives for one sweep, and
-# their services cost ~1.5 CPU-s here (the actions service builds a second copy of the API app to talk to)
+# minus the automation services (triggers and their actions): nothing defines automations for an API that
+# lives for one sweep, and they cost ~1.5 CPU-s here (the actions service builds a second copy of the API app)
 SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
               "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false"}
 # a first start on a new PREFECT_HOME creates the database (about 20 s here); a slow shared machine needs more
