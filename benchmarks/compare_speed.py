@@ -9,8 +9,10 @@ The machine is small and shared, so every comparison is measured in the same run
                    its model classes, per-batch generators, training loops, prints and test evaluations,
                    with torch's default threads. Goal: pipeline / notebook wall time <= 0.75.
   (b) throughput   rnnbench.train.train_and_evaluate (its steps_per_second, which excludes evaluation) versus
-                   a bare loop over the same model (build_model), data, Adam and clip_grad_norm_: LSTM H=64,
-                   adding T=100, batch 64, 1 thread, flushed denormals; after an untimed warm-up of both,
+                   a bare loop over the same model (build_model), data, Adam and clip_grad_norm_ (the pipeline
+                   steps with rnnbench.optim.Adam, the bare loop with torch.optim.Adam: the same update, bit for
+                   bit, tests/test_optim.py): LSTM H=64, adding T=100, batch 64, 1 thread, flushed denormals;
+                   after an untimed warm-up of both (so neither pays a first-use import in the timing),
                    3 repetitions each, interleaved A B, B A, A B. Goal: median pipeline / median bare >= 0.95.
   (c) overhead     the compare flow on a grid of 50 tiny jobs (subprocess, no PREFECT_API_URL, fresh --out):
                    overhead = wall - sum(train_seconds) / CPUs. Goals: <= 20 s in all (start-up included) and
