@@ -37,24 +37,26 @@ def build(spec: datasets.DatasetSpec, root: str, regenerate: bool = False) -> Bu
     meta = validate_table(table, source=f"{path} (before write)", expected=spec)
     datasets.write_table(table, path)
     # the jobs this process runs next read this very file: they get what was validated
-    _remember(path, spec, _dataset(table, meta))
+    _remember(path, storage.stamp(path), spec, _dataset(table, meta))
     return BuildResult(path, False, time.perf_counter() - start)
 
 
 def load(path: str, expected: datasets.DatasetSpec | None = None) -> datasets.Dataset:
     """Read and validate a dataset file, or return this process's copy of it if the file is unchanged since;
     never returns invalid data. The arrays are read-only (shared by every caller)."""
+    # stamped before reading: a file replaced while it is read is then read again next time, never cached as new
+    stamp = storage.stamp(path)
     entry = _cache.get(path)
-    if entry is not None and entry[:2] == (storage.stamp(path), expected):
+    if entry is not None and entry[:2] == (stamp, expected):
         _cache.move_to_end(path)
         return entry[2]
     dataset = _read(path, expected)
-    _remember(path, expected, dataset)
+    _remember(path, stamp, expected, dataset)
     return dataset
 
 
-def _remember(path: str, expected: datasets.DatasetSpec | None, dataset: datasets.Dataset) -> None:
-    stamp = storage.stamp(path)
+def _remember(path: str, stamp: tuple | None, expected: datasets.DatasetSpec | None,
+              dataset: datasets.Dataset) -> None:
     _cache.pop(path, None)
     if stamp is None or _nbytes(dataset) > CACHE_BYTES:
         return

@@ -27,6 +27,7 @@ class Adam:
         if not lr > 0:
             raise ValueError(f"Adam learning rate must be > 0, got {lr!r}")
         self.lr, self.betas, self.eps = lr, betas, eps
+        self.has_complex = any(torch.is_complex(p) for p in self.params)  # fixed with the parameters
         # torch.optim.Adam's per-parameter state, made up front rather than at the first step
         self.exp_avgs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
         self.exp_avg_sqs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
@@ -46,7 +47,7 @@ class Adam:
         params = [self.params[i] for i in live]
         adam(params, [p.grad for p in params], [self.exp_avgs[i] for i in live],
              [self.exp_avg_sqs[i] for i in live], [], [self.steps[i] for i in live],
-             has_complex=any(torch.is_complex(p) for p in params), amsgrad=False,
+             has_complex=self.has_complex, amsgrad=False,
              beta1=self.betas[0], beta2=self.betas[1], lr=self.lr, weight_decay=0.0, eps=self.eps, maximize=False)
 
 
