@@ -23,8 +23,8 @@ class RunKey(pap.DataFrameModel):
 class Metrics(RunKey):
     """One row per job (long format: the metric's name is a column, every table and plot derives from it)."""
 
-    problem: str = pap.Field(isin=list(PROBLEMS))
-    arch: str = pap.Field(isin=list(ARCHS))
+    problem: str  # registered names, checked at validation time: plugins may add some (rnnbench/plugins.py)
+    arch: str
     seq_len: int = pap.Field(ge=2)
     min_len: int = pap.Field(ge=0)
     seed: int = pap.Field(ge=0)
@@ -45,7 +45,7 @@ class Metrics(RunKey):
     n_test: int = pap.Field(ge=1)
     params: int = pap.Field(ge=1, nullable=True)
     state_size: int = pap.Field(ge=1, nullable=True)
-    metric_name: str = pap.Field(isin=["mse", "accuracy"])
+    metric_name: str = pap.Field(isin=["mse", "accuracy", "cross_entropy"])
     higher_is_better: bool
     test_metric: float = pap.Field(ge=0, nullable=True)
     baseline: float = pap.Field(gt=0)
@@ -73,6 +73,14 @@ class Metrics(RunKey):
         return data.lazyframe.select(
             (pl.col("status") != "ok") | (pl.col("test_metric").is_not_null() & pl.col("test_metric").is_finite())
         )
+
+    @pap.dataframe_check(name="registered_problem")
+    def known_problem(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("problem").is_in(list(PROBLEMS)))
+
+    @pap.dataframe_check(name="registered_arch")
+    def known_arch(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("arch").is_in(list(ARCHS)))
 
     @pap.dataframe_check(name="steps_done_le_steps")
     def steps_bound(cls, data) -> pl.LazyFrame:

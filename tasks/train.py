@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from prefect import get_run_logger, task
 
 from rnnbench import results
@@ -20,7 +18,6 @@ def train_job(spec: RunSpec, data_root: str, out: str, device: str | None = None
     if stored is not None:
         logger.info("result already stored for %s; not training again", spec.run_id)
         return stored.row
-    _injected_fault(spec.run_id)
     # imported here: torch is for the workers; the driver only submits (and starts 2-3 s sooner)
     from rnnbench.train import train_and_evaluate, worker_device, worker_threads
 
@@ -56,11 +53,4 @@ def train_jobs(specs: list[RunSpec], data_root: str, out: str, retries: int, n_m
                 if attempt == retries + 1:
                     rows.append(failed_row(spec, f"after {attempt} attempts: {type(exc).__name__}: {exc}"))
     return rows
-
-
-def _injected_fault(run_id: str) -> None:
-    """Fault injection for the reliability tests: RNNBENCH_FAIL_RUNS lists run-id prefixes that raise."""
-    prefixes = [p for p in os.environ.get("RNNBENCH_FAIL_RUNS", "").split(",") if p]
-    if any(run_id.startswith(p) for p in prefixes):
-        raise RuntimeError(f"injected fault for {run_id} (RNNBENCH_FAIL_RUNS)")
 

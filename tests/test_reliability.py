@@ -35,6 +35,32 @@ def start(argv: list[str], out: Path, **env: str) -> subprocess.Popen:
     )
 
 
+def plugged(gate: Path) -> dict[str, str]:
+    """The environment that registers the test's controllable archs (tests/plugin_faults.py) in the driver and,
+    inherited, in every Ray worker."""
+    gate.mkdir(exist_ok=True)
+    return {"RNNBENCH_PLUGINS": "tests.plugin_faults", "RNNBENCH_TEST_GATE": str(gate),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+
+
+@pytest.fixture(autouse=True)
+def test_archs(monkeypatch):
+    """This process reads the sweeps' metrics, so it knows the plugin's archs too, for this module's tests only."""
+    from rnnbench import plugins
+    from rnnbench.archs import ARCHS
+
+    monkeypatch.setenv(plugins.ENV, "tests.plugin_faults")
+    before = set(ARCHS)
+    plugins.extend(ARCHS, "ARCHS")
+    yield
+    for name in set(ARCHS) - before:
+        del ARCHS[name]
+
+
+def started(gate: Path) -> list[Path]:
+    return sorted(gate.glob("started-*"))
+
+
 def finish(proc: subprocess.Popen, timeout: float = 400) -> tuple[int, str]:
     output, _ = proc.communicate(timeout=timeout)
     return proc.returncode, output
@@ -54,23 +80,27 @@ def wait_for(condition, timeout: float, what: str) -> None:
 
 
 def test_driver_killed_mid_sweep_resumes_to_identical_metrics(prefect_api, tmp_path):
-    interrupted, reference = tmp_path / "interrupted", tmp_path / "reference"
-    proc = start(SMALL, interrupted)
-    runs = interrupted / "runs"
-    wait_for(lambda: runs.is_dir() and len(list(runs.glob("*.json"))) >= 1, 300, "a first finished job")
+    """The sweep is interrupted while a gated job is running: it cannot have finished, whatever the CPU's speed."""
+    interrupted, reference, gate = tmp_path / "interrupted", tmp_path / "reference", tmp_path / "gate"
+    env = plugged(gate)
+    argv = [*SMALL, "--archs", "rnn_tanh,gru,gated_gru"]
+    proc = start(argv, interrupted, **env)
+    wait_for(lambda: bool(started(gate)), 300, "a gated job to start")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     # Ray's workers live in their own sessions: one may still finish (and durably store) its job before it
-    # notices its raylet is gone; count what is stored once they have exited
+    # notices its raylet is gone; count what is stored once they have exited (the gated ones never finish)
     wait_for(lambda: not _train_workers(), 60, "orphaned workers to exit")
-    finished_before = len(list(runs.glob("*.json")))
-    assert finished_before < 6, "the sweep finished before it could be interrupted"
+    runs = interrupted / "runs"
+    finished_before = len(list(runs.glob("*.json"))) if runs.is_dir() else 0
+    assert finished_before <= 4, "a gated job finished although its gate was closed"
     assert not (interrupted / "metrics.parquet").exists()
 
-    code, output = finish(start(SMALL, interrupted))
+    (gate / "release").touch()
+    code, output = finish(start(argv, interrupted, **env))
     assert code == 0, output
     assert f"{finished_before} already finished" in output
-    code, output = finish(start(SMALL, reference))
+    code, output = finish(start(argv, reference, **env))
     assert code == 0, output
     resumed, uninterrupted = stable(interrupted / "metrics.parquet"), stable(reference / "metrics.parquet")
     assert resumed.height == 6 and set(resumed["status"]) == {"ok"}
@@ -110,38 +140,42 @@ def _train_workers() -> list[int]:
 
 
 def test_ray_worker_killed_mid_job_is_rerun_once(prefect_api, tmp_path):
-    out = tmp_path / "out"
-    # one job long enough (a few seconds) to be killed in the middle
-    proc = start(["--preset", "smoke", "--problems", "adding", "--archs", "lstm", "--seq-lens", "40",
-                  "--steps", "1500"], out)
-    wait_for(lambda: bool(_train_workers()), 300, "a training worker")
-    time.sleep(2.0)
-    victims = _train_workers()
-    assert victims
-    for pid in victims:
-        os.kill(pid, signal.SIGKILL)
+    out, gate = tmp_path / "out", tmp_path / "gate"
+    proc = start(["--preset", "smoke", "--problems", "adding", "--archs", "gated_gru"], out, **plugged(gate))
+    wait_for(lambda: bool(started(gate)), 300, "the gated job to start")
+    victim = int(started(gate)[0].name.split("-")[1])  # the worker process running the job, held at its gate
+    os.kill(victim, signal.SIGKILL)
+    (gate / "release").touch()  # Ray's re-run of the task gets through
     code, output = finish(proc)
     assert code == 0, output
+    assert len(started(gate)) == 2, "the job was not run exactly twice (once killed, once re-run)"
+    pids = {int(p.name.split("-")[1]) for p in started(gate)}
+    assert victim in pids and len(pids) == 2, "the re-run was not in a fresh worker process"
     metrics = read_validated(str(out / "metrics.parquet"), Metrics)
     assert metrics.height == 1 and metrics["status"][0] == "ok"
     assert len(list((out / "runs").glob("*.json"))) == 1
 
 
 def test_job_that_raises_is_retried_then_recorded_failed_without_aborting(prefect_api, tmp_path):
-    out = tmp_path / "out"
-    code, output = finish(start(SMALL, out, RNNBENCH_FAIL_RUNS="adding-gru"))
+    out, gate = tmp_path / "out", tmp_path / "gate"
+    env = plugged(gate)
+    (gate / "fail").touch()
+    argv = [*SMALL, "--archs", "rnn_tanh,gru,raising_gru"]
+    code, output = finish(start(argv, out, **env))
     assert code == 1, output  # a failed job makes the exit status non-zero, after everything else finished
     metrics = read_validated(str(out / "metrics.parquet"), Metrics)
     failed = metrics.filter(pl.col("status") == "failed")
-    assert failed.height == 1 and failed["arch"][0] == "gru" and "injected fault" in failed["error"][0]
-    assert metrics.filter(pl.col("status") == "ok").height == 5
-    assert "after 3 attempts" in failed["error"][0]  # first try + 2 bounded retries
+    assert failed.height == 2 and set(failed["arch"]) == {"raising_gru"}
+    assert all("injected fault" in e for e in failed["error"])
+    assert metrics.filter(pl.col("status") == "ok").height == 4
+    assert all("after 3 attempts" in e for e in failed["error"])  # first try + 2 bounded retries
     report = (out / "report.md").read_text()
     assert "Failed and diverged jobs" in report and "injected fault" in report
-    # the failed job is not stored, so a resume tries it again (and this time it succeeds)
-    code, output = finish(start(SMALL, out))
+    # the failed jobs are not stored, so a resume tries them again (and this time they succeed)
+    (gate / "fail").unlink()
+    code, output = finish(start(argv, out, **env))
     assert code == 0, output
-    assert "5 already finished" in output
+    assert "4 already finished" in output
 
 
 def test_invalid_dataset_is_refused_before_training_until_regenerated(prefect_api, tmp_path, capsys):

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from rnnbench import plugins
+
 if TYPE_CHECKING:
     from torch import nn
 
@@ -72,6 +74,10 @@ ARCHS: dict[str, Arch] = {
     "minlstm": Arch("minlstm", _minlstm, "Feng et al. 2024, Were RNNs All We Needed?, arXiv:2410.01201"),
     "lru": Arch("lru", _lru, "Orvieto et al. 2023, Resurrecting RNNs for Long Sequences, arXiv:2303.06349"),
 }
+
+
+# last, so that a plugin module can import Arch from this (half-initialised) module
+plugins.extend(ARCHS, "ARCHS")
 
 
 def get_arch(name: str) -> Arch:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rnnbench import plugins
 from rnnbench.problems.adding import Adding
 from rnnbench.problems.base import Problem
 from rnnbench.problems.copy_memory import CopyMemory
@@ -12,6 +13,10 @@ PROBLEMS: dict[str, Problem] = {
     "sequential_xor": SequentialXor(),
     "adding": Adding(),
 }
+
+
+# last, so that a plugin module can import Problem classes from this (half-initialised) package
+plugins.extend(PROBLEMS, "PROBLEMS")
 
 
 def get_problem(name: str) -> Problem:
