@@ -287,7 +287,7 @@ def throughput_spec(steps: int):
 
     # one evaluation, at the end: train_and_evaluate's steps_per_second excludes it anyway
     return RunSpec(problem="adding", arch="lstm", seq_len=100, seed=0, hidden_size=64, steps=steps, lr=1e-3,
-                   batch_size=64, eval_every=steps, eval_rows=256, n_test=256)
+                   batch_size=64, eval_every=steps, n_train=steps * 64, n_val=256, n_test=256)
 
 
 def single_thread_flushed() -> None:
@@ -300,8 +300,9 @@ def single_thread_flushed() -> None:
 
 def pipeline_steps_per_second(spec, root: str) -> float:
     from rnnbench.train import train_and_evaluate
+    from tasks import dataset_store
 
-    row = train_and_evaluate(spec, root, device="cpu", threads=1).row
+    row = train_and_evaluate(spec, dataset_store.loader(root), device="cpu", threads=1).row
     assert row["status"] == "ok", row
     return row["steps_per_second"]
 
@@ -311,22 +312,22 @@ def bare_steps_per_second(spec, root: str) -> float:
     import torch
     import torch.nn.functional as F
 
-    from rnnbench import dataset_store
     from rnnbench.model import build_model
     from rnnbench.problems import get_problem
+    from rnnbench.train import Batches
+    from tasks import dataset_store
 
     single_thread_flushed()
     problem = get_problem(spec.problem)
-    train_spec, _ = spec.datasets()
-    train = dataset_store.load(train_spec.path(root), expected=train_spec)
-    x, y = torch.from_numpy(train.x.copy()), torch.from_numpy(train.y.copy())
+    train_spec = spec.datasets()[0]
+    batches = Batches(dataset_store.load(train_spec.path(root), expected=train_spec), spec.batch_size, spec.seed)
     torch.manual_seed(spec.seed)
     model = build_model(spec.arch, problem.input_size, problem.output_size, problem.target_kind, spec.hidden_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
-    B = spec.batch_size
     start = time.perf_counter()
-    for step in range(spec.steps):
-        loss = F.mse_loss(model(x[step * B:(step + 1) * B]), y[step * B:(step + 1) * B])
+    for step in range(1, spec.steps + 1):
+        x, y, _ = batches.get(step, "cpu")
+        loss = F.mse_loss(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), spec.clip_norm)
@@ -335,7 +336,7 @@ def bare_steps_per_second(spec, root: str) -> float:
 
 
 def measure_throughput(steps: int, repeats: int) -> dict:
-    from rnnbench import dataset_store
+    from tasks import dataset_store
 
     spec, warm_up = throughput_spec(steps), throughput_spec(10)
     print(f"\n(b) training throughput: LSTM H=64, adding T=100, batch 64, {steps} steps, 1 thread, "

@@ -15,8 +15,7 @@ if __name__ == "__main__":
 
     _PREFLIGHT = compare_args.preflight(sys.argv[1:])
 
-import threading  # noqa: E402 - after the early start above, on purpose
-import time  # noqa: E402
+import time  # noqa: E402 - after the early start above, on purpose
 from datetime import UTC, datetime  # noqa: E402
 
 from prefect import flow, get_run_logger  # noqa: E402
@@ -26,7 +25,7 @@ from prefect_ray.context import remote_options  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
 from flows import cli, compare_args, runtime  # noqa: E402
-from rnnbench import report, results, scheduling, sweep  # noqa: E402
+from rnnbench import results, scheduling, sweep  # noqa: E402
 from rnnbench.config import CompareConfig  # noqa: E402
 from rnnbench.rows import failed_row  # noqa: E402
 from schemas.errors import ValidationError as SchemaValidationError  # noqa: E402
@@ -95,8 +94,6 @@ def compare(config: CompareConfig, regenerate: bool = False) -> dict:
         futures = {train_jobs.submit(chunk, root, out, config.max_retries, len(chunk) - 1): chunk
                    for chunk in chunks}
 
-    # the report's plotting library loads while the jobs run (the driver only waits meanwhile)
-    threading.Thread(target=report.pyplot, name="preload-pyplot", daemon=True).start()
     artifact = create_progress_artifact(progress=0.0, key="rnnbench-progress", description="jobs finished")
     columns = (TextColumn("[bold]jobs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     last_update = 0.0

@@ -17,6 +17,7 @@ from flows import cli
 from flows.api_server import LocalApi, RuntimeStartError
 from rnnbench import storage
 from rnnbench.config import PRESETS, CompareConfig, ModelOptions, from_preset
+from rnnbench.sizing import check_fits
 
 USAGE = """Train every architecture on every problem, sequence length and seed; write metrics and a report.
 
@@ -74,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--lr", type=float, help="Adam learning rate (default 1e-3)")
     add("--batch-size", type=int, help="sequences per update (default 64)")
     add("--n-test", type=int, help="stored test sequences per (problem, seq_len, seed) (default 1000)")
+    add("--n-val", type=int, help="stored validation sequences per (problem, seq_len, seed): learning curves, "
+        "checkpoint choice and early stop read only these (default 512)")
+    add("--n-train", type=int, help="distinct stored training sequences per (problem, seq_len, seed), read in "
+        "shuffled epochs (default: one per sequence the updates read, up to a 256 MB file)")
+    add("--no-early-stop", dest="early_stop", action="store_false", default=None, help="train every run for its "
+        "whole budget (default: stop once validation meets the solved rule at two evaluations in a row)")
     add("--out", default="results", help="output root (path or pyarrow/fsspec URI); datasets go to OUT/data")
     add("--data-root", help="dataset root shared by all nodes (default OUT/data)")
     add("--ray-address", help="join this Ray cluster (HOST:PORT, ray://HOST:PORT or auto) instead of a local one")
@@ -99,7 +106,7 @@ def config_from_args(args: argparse.Namespace) -> CompareConfig:
         raise ValueError(f"unknown preset {args.preset!r}; valid presets: {', '.join(sorted(PRESETS))}")
     if args.seeds is not None and args.seeds < 1:
         raise ValueError(f"--seeds {args.seeds}: the number of seeds must be at least 1")
-    for flag in ("steps", "hidden_size", "batch_size", "n_test"):
+    for flag in ("steps", "hidden_size", "batch_size", "n_test", "n_val", "n_train"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise ValueError(f"--{flag.replace('_', '-')} {value}: must be a positive integer")
@@ -124,13 +131,15 @@ def config_from_args(args: argparse.Namespace) -> CompareConfig:
     try:
         config = from_preset(
             args.preset, grids=grids, archs=args.archs, seeds=args.seeds, lr=args.lr, batch_size=args.batch_size,
-            n_test=args.n_test, out=args.out, data_root=args.data_root, ray_address=args.ray_address,
+            n_test=args.n_test, n_val=args.n_val, n_train=args.n_train, early_stop=args.early_stop,
+            out=args.out, data_root=args.data_root, ray_address=args.ray_address,
             cpus_per_job=args.cpus_per_job, gpus_per_job=args.gpus_per_job,
             model=ModelOptions(**model) if model else None,
         )
     except PydanticValidationError as exc:
         raise ValueError(_pydantic_message(exc)) from None
     config.runs()  # every combination checked before any work
+    check_fits(config)
     return config
 
 

@@ -15,15 +15,19 @@ from rnnbench.problems import get_problem
 from tasks.datasets import build_dataset
 
 
-def plan(problems: list[str], seq_lens: list[int], n_train: int, n_test: int, seed: int) -> list[DatasetSpec]:
+def plan(problems: list[str], seq_lens: list[int], n_train: int, n_test: int, seed: int,
+         n_val: int | None = None) -> list[DatasetSpec]:
     """Every (problem, seq_len, split) file for one data seed; raises ValueError before any work."""
     for name in problems:
         get_problem(name)
     cli.positive_int(n_train, "--n-train")
     cli.positive_int(n_test, "--n-test")
+    n_val = n_test if n_val is None else n_val
+    cli.positive_int(n_val, "--n-val")
+    rows = {"train": n_train, "val": n_val, "test": n_test}
     # dict.fromkeys: a name or length given twice must not build the same file twice at once
     specs = [
-        DatasetSpec(p, t, split, seed, n_train if split == "train" else n_test)
+        DatasetSpec(p, t, split, seed, rows[split])
         for p in dict.fromkeys(problems) for t in dict.fromkeys(seq_lens) for split in SPLITS
     ]
     for spec in specs:
@@ -45,6 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seq-lens", type=cli.ints, default=[20, 50], help="comma-separated sequence lengths")
     parser.add_argument("--n-train", type=int, default=10_000, help="rows in each train file")
     parser.add_argument("--n-test", type=int, default=1_000, help="rows in each test file")
+    parser.add_argument("--n-val", type=int, help="rows in each validation file (default: as --n-test)")
     parser.add_argument("--seed", type=int, default=0, help="data seed (train and test streams are disjoint)")
     parser.add_argument("--out", default="data", help="dataset root: a directory or a pyarrow/fsspec URI")
     parser.add_argument("--regenerate", action="store_true", help="rebuild files even if a valid one exists")
@@ -54,7 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        specs = plan(args.problems, args.seq_lens, args.n_train, args.n_test, args.seed)
+        specs = plan(args.problems, args.seq_lens, args.n_train, args.n_test, args.seed, args.n_val)
         storage.check_writable(args.out)
     except ValueError as exc:
         runtime.fail(str(exc))

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rnnbench.archs import get_arch
 from rnnbench.datasets import DatasetSpec
 from rnnbench.problems import get_problem
+from rnnbench.sizing import auto_n_train
 
 RecurrentInit = Literal["default", "orthogonal", "identity"]
 
@@ -51,8 +52,10 @@ class RunSpec(BaseModel):
     batch_size: int = Field(ge=1)
     clip_norm: float = Field(1.0, gt=0)
     eval_every: int = Field(ge=1)
-    eval_rows: int = Field(256, ge=1, description="test rows scored at each learning-curve point")
+    n_train: int = Field(ge=1, description="distinct stored training sequences, read in shuffled epochs")
+    n_val: int = Field(512, ge=1, description="stored validation sequences: curves, checkpoint and early stop")
     n_test: int = Field(ge=1)
+    early_stop: bool = Field(True, description="stop once validation meets the solved rule twice in a row")
     model: ModelOptions = ModelOptions()
 
     @property
@@ -60,14 +63,11 @@ class RunSpec(BaseModel):
         payload = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
         return f"{self.problem}-{self.arch}-T{self.seq_len}-s{self.seed}-{hashlib.sha256(payload).hexdigest()[:12]}"
 
-    @property
-    def n_train(self) -> int:
-        # every update sees fresh sequences, as in the notebook (it generated each batch anew)
-        return self.steps * self.batch_size
-
-    def datasets(self) -> tuple[DatasetSpec, DatasetSpec]:
-        # the data seed is the run seed: every architecture of a seed sees the same sequences
+    def datasets(self) -> tuple[DatasetSpec, DatasetSpec, DatasetSpec]:
+        """(train, val, test). The data seed is the run seed: every architecture of a seed sees the same
+        sequences; the three splits come from disjoint seed streams."""
         return (DatasetSpec(self.problem, self.seq_len, "train", self.seed, self.n_train, self.min_len),
+                DatasetSpec(self.problem, self.seq_len, "val", self.seed, self.n_val, self.min_len),
                 DatasetSpec(self.problem, self.seq_len, "test", self.seed, self.n_test, self.min_len))
 
     def check(self) -> None:
@@ -93,6 +93,8 @@ class RunSpec(BaseModel):
                              f"choose from {', '.join(arch.recurrent_inits)}")
         if self.min_len:
             problem.check_min_len(self.min_len, self.seq_len)
+        if self.n_train < self.batch_size:
+            raise ValueError(f"n_train={self.n_train} is smaller than one batch (batch_size={self.batch_size})")
         if self.eval_every > self.steps:
             raise ValueError(f"eval_every={self.eval_every} is larger than steps={self.steps}")
 
@@ -123,6 +125,10 @@ class CompareConfig(BaseModel):
     clip_norm: float = Field(1.0, gt=0, description="gradient-norm clipping")
     eval_points: int = Field(10, ge=1, description="learning-curve points per run")
     n_test: int = Field(1000, ge=1, description="stored test sequences per (problem, seq_len, seed)")
+    n_val: int = Field(512, ge=1, description="stored validation sequences per (problem, seq_len, seed)")
+    n_train: int | None = Field(None, ge=1, description="distinct training sequences per (problem, seq_len, "
+                                "seed); None: one per sequence an update reads, up to a 256 MB file")
+    early_stop: bool = Field(True, description="a run stops once validation meets the solved rule twice in a row")
     model: ModelOptions = ModelOptions()
     out: str = "results"
     data_root: str | None = Field(None, description="dataset root; default OUT/data")
@@ -152,7 +158,9 @@ class CompareConfig(BaseModel):
                             hidden_size=grid.hidden_size, steps=grid.steps, lr=self.lr,
                             batch_size=self.batch_size, clip_norm=self.clip_norm,
                             eval_every=max(1, grid.steps // self.eval_points), n_test=self.n_test,
-                            model=self.model,
+                            n_val=self.n_val, early_stop=self.early_stop, model=self.model,
+                            n_train=self.n_train or auto_n_train(grid.problem, seq_len, grid.steps,
+                                                                 self.batch_size, grid.min_len > 0),
                         )
                         spec.check()
                         specs.append(spec)

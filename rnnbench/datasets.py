@@ -14,8 +14,9 @@ import pyarrow.parquet as pq
 from rnnbench import storage
 from rnnbench.problems import get_problem
 
-Split = Literal["train", "test"]
-SPLITS: tuple[str, ...] = ("train", "test")
+Split = Literal["train", "test", "val"]
+# the position is the split's seed-stream key: "val" is appended so train and test files keep their bytes
+SPLITS: tuple[str, ...] = ("train", "test", "val")
 FORMAT_VERSION = 2  # 2: min_len metadata and the optional `length` column (variable-length sequences)
 META_PREFIX = "rnnbench."
 META_KEYS = (
@@ -50,6 +51,7 @@ class DatasetSpec:
             raise ValueError(f"number of rows must be a positive integer, got {self.n_rows!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        problem.check_rows(self.n_rows, self.split)
         if self.variable:
             problem.check_min_len(self.min_len, self.seq_len)
 
@@ -92,7 +94,8 @@ def generate_arrays(spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, np.ndarr
     problem = get_problem(spec.problem)
     if spec.variable:
         return problem.generate_variable(spec.n_rows, spec.seq_len, spec.min_len, spec.rng())
-    x, y = problem.generate(spec.n_rows, spec.seq_len, spec.rng())
+    # the split name too: a problem with a fixed pool of examples (sequential_digits) maps it to its own images
+    x, y = problem.generate_split(spec.n_rows, spec.seq_len, spec.split, spec.rng())
     return x, y, None
 
 

@@ -1,21 +1,23 @@
-"""Train and evaluate one run: a pure function from a RunSpec and dataset files to a metrics row and a curve."""
+"""Train and evaluate one run: a pure function from a RunSpec and its validated datasets to metrics and a curve."""
 
 from __future__ import annotations
 
 import math
 import os
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from rnnbench import dataset_store
 from rnnbench.config import RunSpec
+from rnnbench.datasets import Dataset, DatasetSpec
+from rnnbench.losses import masked_loss
 from rnnbench.model import build_model, count_parameters, state_size
 from rnnbench.optim import Adam
-from rnnbench.problems import get_problem
+from rnnbench.problems import Problem, get_problem
 from rnnbench.rows import RunResult, base_row
+from rnnbench.verdicts import run_outcome
 
 EVAL_CHUNK = 1024  # test rows per forward pass at evaluation: bounds memory at long T
 
@@ -34,35 +36,65 @@ def configure_cpu(threads: int) -> None:
     torch.set_flush_denormal(True)
 
 
-def masked_loss(kind: str, pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    p, t = pred[:, mask], y[:, mask]
-    if kind == "bce":
-        return F.binary_cross_entropy_with_logits(p, t)
-    return F.mse_loss(p, t)
-
-
 @torch.no_grad()
-def predict(model: torch.nn.Module, x: torch.Tensor, lengths: torch.Tensor | None = None) -> np.ndarray:
+def predict(model: torch.nn.Module, x: np.ndarray, lengths: np.ndarray | None, dev: torch.device) -> np.ndarray:
+    """Raw outputs for stored sequences, EVAL_CHUNK at a time (only a chunk is ever on the device)."""
     model.eval()
-    out = torch.cat([model(x[i:i + EVAL_CHUNK], None if lengths is None else lengths[i:i + EVAL_CHUNK])
-                     for i in range(0, len(x), EVAL_CHUNK)])
+    out = []
+    for i in range(0, len(x), EVAL_CHUNK):
+        chunk_lengths = None if lengths is None else torch.from_numpy(lengths[i:i + EVAL_CHUNK].astype(np.int64))
+        out.append(model(torch.from_numpy(np.array(x[i:i + EVAL_CHUNK])).to(dev), chunk_lengths).float().cpu())
     model.train()
-    return out.float().cpu().numpy()
+    return torch.cat(out).numpy()
 
 
-def train_and_evaluate(spec: RunSpec, data_root: str, device: str = "auto", threads: int = 1) -> RunResult:
-    """Train `spec` for a fixed number of updates on its stored train split and score it on its test split.
+def score(problem: Problem, model: torch.nn.Module, data: Dataset, mask: np.ndarray, dev: torch.device) -> dict:
+    return problem.metrics(predict(model, data.x, data.lengths, dev), data.y, mask)
 
-    A NaN/inf loss ends the run as `diverged` (a result, not an error). Deterministic on CPU for a seed.
+
+class Batches:
+    """Training batches from the stored training split, in epochs shuffled by the run seed. The split stays in
+    host memory; only the current batch goes to the device."""
+
+    def __init__(self, data: Dataset, batch_size: int, seed: int) -> None:
+        self.data, self.batch_size, self.seed = data, batch_size, seed
+        self.per_epoch = len(data.x) // batch_size  # the short tail of an epoch is left for the next shuffle
+        self.order = np.empty(0, dtype=np.int64)
+
+    def get(self, step: int, dev: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The batch of update `step` (1-based): a pure function of (seed, step), so a resumed run sees the same."""
+        epoch, index = divmod(step - 1, self.per_epoch)
+        if index == 0 or not len(self.order):
+            self.order = np.random.default_rng([self.seed, epoch]).permutation(len(self.data.x))
+        rows = np.sort(self.order[index * self.batch_size:(index + 1) * self.batch_size])
+        x = torch.from_numpy(self.data.x[rows]).to(dev)
+        y = torch.from_numpy(self.data.y[rows]).to(dev)
+        lengths = None if self.data.lengths is None else torch.from_numpy(self.data.lengths[rows].astype(np.int64))
+        return x, y, lengths
+
+    def epochs(self, steps: int) -> float:
+        return steps * self.batch_size / len(self.data.x)
+
+
+def train_and_evaluate(spec: RunSpec, load: Callable[[DatasetSpec], Dataset], device: str = "auto",
+                       threads: int = 1) -> RunResult:
+    """Train `spec` on its stored train split, choose on its validation split, and score its test split.
+
+    `load` returns a validated dataset for a spec (the caller decides how: the library never reads files
+    unchecked). Every `eval_every` updates the whole validation split is scored: that makes the learning
+    curve, keeps the best-on-validation checkpoint, and (with `early_stop`) ends the run once validation meets
+    the solved rule at two evaluations in a row. Only then is the test split loaded, and scored for the best
+    checkpoint (`test_metric`) and the last one (`test_metric_last`). A NaN/inf loss ends the run as `diverged`
+    (a result, not an error). Deterministic on CPU for a seed.
     """
     spec.check()
     problem = get_problem(spec.problem)
     dev = pick_device(device)
     if dev.type == "cpu":
         configure_cpu(threads)
-    train_spec, test_spec = spec.datasets()
-    train = dataset_store.load(train_spec.path(data_root), expected=train_spec)
-    test = dataset_store.load(test_spec.path(data_root), expected=test_spec)
+    train_spec, val_spec, test_spec = spec.datasets()
+    val = load(val_spec)
+    batches = Batches(load(train_spec), spec.batch_size, spec.seed)
 
     torch.manual_seed(spec.seed)
     m = spec.model
@@ -71,31 +103,22 @@ def train_and_evaluate(spec: RunSpec, data_root: str, device: str = "auto", thre
                         proj_size=m.proj_size, forget_bias=m.forget_bias, recurrent_init=m.recurrent_init).to(dev)
     optimizer = Adam(model.parameters(), lr=spec.lr)
     clip_weights = getattr(model.core, "clip_recurrent_weights_", None)
-
-    # copies: Arrow buffers are read-only, and torch needs writable memory
-    x_train, y_train = torch.from_numpy(train.x.copy()).to(dev), torch.from_numpy(train.y.copy()).to(dev)
-    x_test, y_test = torch.from_numpy(test.x.copy()).to(dev), test.y
     mask_np = problem.target_mask(spec.seq_len)
     mask = torch.from_numpy(mask_np).to(dev)
-    x_probe, y_probe = x_test[: spec.eval_rows], y_test[: spec.eval_rows]
-    # variable-length data: true lengths travel with each batch (packed by the classic cores); kept on the
-    # CPU, where pack_padded_sequence wants them
-    len_train = None if train.lengths is None else torch.from_numpy(train.lengths.astype(np.int64))
-    len_test = None if test.lengths is None else torch.from_numpy(test.lengths.astype(np.int64))
-    len_probe = None if len_test is None else len_test[: spec.eval_rows]
 
     row = base_row(spec)
     row.update(params=count_parameters(model), device=str(dev),
                state_size=state_size(spec.arch, spec.hidden_size, m.num_layers, m.bidirectional, m.proj_size))
     curve: list[dict] = []
+    sign = 1.0 if problem.higher_is_better else -1.0
+    best: dict = {"value": -math.inf, "step": None, "state": None, "metric": None}
+    met_before, steps_to_solve = False, None
     window = torch.zeros((), device=dev)
-    window_steps, train_seconds, status, last_loss = 0, 0.0, "ok", math.nan
-    B = spec.batch_size
+    window_steps, train_seconds, status, last_loss, step = 0, 0.0, "ok", math.nan, 0
     for step in range(1, spec.steps + 1):
         t0 = time.perf_counter()
-        lo = ((step - 1) * B) % len(x_train)
-        pred = model(x_train[lo:lo + B], None if len_train is None else len_train[lo:lo + B])
-        loss = masked_loss(problem.loss, pred, y_train[lo:lo + B], mask)
+        x, y, lengths = batches.get(step, dev)
+        loss = masked_loss(problem.loss, model(x, lengths), y, mask)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), spec.clip_norm)
@@ -107,29 +130,50 @@ def train_and_evaluate(spec: RunSpec, data_root: str, device: str = "auto", thre
         if dev.type == "cuda":
             torch.cuda.synchronize()
         train_seconds += time.perf_counter() - t0
-        if step % spec.eval_every == 0 or step == spec.steps:
-            # checked here, not every step: reading the loss forces a GPU sync
-            last_loss = float(window) / window_steps
-            if not math.isfinite(last_loss):
-                status = "diverged"
-                row["steps_done"] = step
-                break
-            probe = problem.metrics(predict(model, x_probe, len_probe), y_probe, mask_np)[problem.metric_name]
-            curve.append({"run_id": spec.run_id, "step": step, "train_loss": last_loss, "test_metric": probe})
-            window.zero_()
-            window_steps = 0
-        row["steps_done"] = step
+        if step % spec.eval_every and step != spec.steps:
+            continue
+        # checked here, not every step: reading the loss forces a GPU sync
+        last_loss = float(window) / window_steps
+        if not math.isfinite(last_loss):
+            status = "diverged"
+            break
+        val_scores = score(problem, model, val, mask_np, dev)
+        value = val_scores[problem.metric_name]
+        curve.append({"run_id": spec.run_id, "step": step, "train_loss": last_loss,
+                      "val_metric": value if math.isfinite(value) else None})
+        window.zero_()
+        window_steps = 0
+        if math.isfinite(value) and sign * value > best["value"]:
+            best = {"value": sign * value, "step": step, "metric": value,
+                    "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+        met = problem.solved_from(val_scores, spec.seq_len)
+        if met and steps_to_solve is None:
+            steps_to_solve = step
+        if spec.early_stop and met and met_before:
+            break
+        met_before = met
 
-    row.update(status=status, train_seconds=train_seconds, final_train_loss=last_loss,
-               steps_per_second=row["steps_done"] / train_seconds if train_seconds > 0 else None)
+    row.update(status=status, steps_done=step, train_seconds=train_seconds, final_train_loss=last_loss,
+               steps_per_second=step / train_seconds if train_seconds > 0 else None,
+               epochs=batches.epochs(step), steps_to_solve=steps_to_solve, best_step=best["step"],
+               val_metric_best=best["metric"])
     if status == "ok":
-        scores = problem.metrics(predict(model, x_test, len_test), y_test, mask_np)
-        metric = scores[problem.metric_name]
+        # the test split is read here, once training and every choice are over
+        test = load(test_spec)
+        last = score(problem, model, test, mask_np, dev)
+        if best["state"] is not None:
+            model.load_state_dict(best["state"])
+        chosen = score(problem, model, test, mask_np, dev) if best["step"] != step else last
+        metric = chosen[problem.metric_name]
         if not math.isfinite(metric):
             row["status"] = "diverged"
         else:
-            row.update(test_metric=metric, score=problem.score(metric, spec.seq_len),
-                       solved=problem.solved(metric, spec.seq_len), within_tolerance=scores.get("within_0.04"))
+            solved = problem.solved_from(chosen, spec.seq_len)
+            row.update(test_metric=metric, test_se=chosen["se"], test_metric_last=last[problem.metric_name],
+                       score=problem.score(metric, spec.seq_len), solved=solved,
+                       within_tolerance=chosen.get("within_0.04"))
+    row["outcome"] = run_outcome(row["status"], row["solved"], row["test_metric"], row["test_se"],
+                                 row["baseline"], problem.higher_is_better)
     return RunResult(row, curve)
 
 

@@ -39,8 +39,8 @@ def _meta_failures(meta: dict[str, str], n_rows: int, expected: datasets.Dataset
             if meta[key] != want:
                 out.append(Failure("<metadata>", f"matches_spec_{key}", None,
                                    detail=f"file has {meta[key]!r}, expected {want!r}"))
-    if meta["x_shape"] != f"{seq_len},{problem.input_size}" or meta["y_shape"] != (
-        f"{problem.target_steps(seq_len)},{problem.output_size}"
+    if meta["x_shape"] != f"{problem.input_steps(seq_len)},{problem.input_size}" or meta["y_shape"] != (
+        f"{problem.target_steps(seq_len)},{problem.target_width}"
     ):
         out.append(Failure("<metadata>", "shapes", None, detail=f"x {meta['x_shape']}, y {meta['y_shape']}"))
     return out
@@ -73,8 +73,8 @@ def dataset_schema(problem: Problem, seq_len: int, x: np.ndarray, y: np.ndarray,
     steps_y = problem.target_steps(seq_len)
     columns = {
         "id": pap.Column(pl.Int64, unique=True, nullable=False),
-        "x": pap.Column(pl.Array(pl.Float32, seq_len * problem.input_size), nullable=False),
-        "y": pap.Column(pl.Array(pl.Float32, steps_y * problem.output_size), nullable=False),
+        "x": pap.Column(pl.Array(pl.Float32, problem.input_steps(seq_len) * problem.input_size), nullable=False),
+        "y": pap.Column(pl.Array(pl.Float32, steps_y * problem.target_width), nullable=False),
     }
     if min_len:
         # variable-length file: each row's true length, and the padding beyond it, are checked
@@ -98,7 +98,8 @@ def validate_table(table: pa.Table, source: str, expected: datasets.DatasetSpec 
     problem = PROBLEMS[meta["problem"]]
     seq_len = int(meta["seq_len"])
     arrays = {}
-    shapes = {"x": (seq_len, problem.input_size), "y": (problem.target_steps(seq_len), problem.output_size)}
+    shapes = {"x": (problem.input_steps(seq_len), problem.input_size),
+              "y": (problem.target_steps(seq_len), problem.target_width)}
     for column, shape in shapes.items():
         try:
             arrays[column] = datasets.sequences(table.column(column), shape)

@@ -9,6 +9,7 @@ from pandera.errors import SchemaError, SchemaErrors
 from rnnbench import storage
 from rnnbench.archs import ARCHS
 from rnnbench.problems import PROBLEMS
+from rnnbench.verdicts import OUTCOMES
 from schemas.errors import Failure, ValidationError
 
 STATUSES = ("ok", "diverged", "failed")
@@ -42,12 +43,20 @@ class Metrics(RunKey):
     batch_size: int = pap.Field(ge=1)
     clip_norm: float = pap.Field(gt=0)
     n_train: int = pap.Field(ge=1)
+    n_val: int = pap.Field(ge=1)
     n_test: int = pap.Field(ge=1)
+    early_stop: bool
+    epochs: float = pap.Field(ge=0, nullable=True)
     params: int = pap.Field(ge=1, nullable=True)
     state_size: int = pap.Field(ge=1, nullable=True)
     metric_name: str = pap.Field(isin=["mse", "accuracy", "cross_entropy"])
     higher_is_better: bool
-    test_metric: float = pap.Field(ge=0, nullable=True)
+    test_metric: float = pap.Field(ge=0, nullable=True)  # the best-on-validation checkpoint's
+    test_se: float = pap.Field(ge=0, nullable=True)  # its standard error over the test sequences
+    test_metric_last: float = pap.Field(ge=0, nullable=True)  # the last checkpoint's
+    val_metric_best: float = pap.Field(ge=0, nullable=True)
+    best_step: int = pap.Field(ge=1, nullable=True)
+    steps_to_solve: int = pap.Field(ge=1, nullable=True)  # first update at which validation met the solved rule
     baseline: float = pap.Field(gt=0)
     score: float = pap.Field(nullable=True)
     solved: bool
@@ -55,6 +64,7 @@ class Metrics(RunKey):
     within_tolerance: float = pap.Field(ge=0, le=1, nullable=True)
     final_train_loss: float = pap.Field(nullable=True)
     status: str = pap.Field(isin=list(STATUSES))
+    outcome: str = pap.Field(isin=list(OUTCOMES))
     error: str = pap.Field(nullable=True)
     train_seconds: float = pap.Field(ge=0, nullable=True)
     steps_per_second: float = pap.Field(gt=0, nullable=True)
@@ -82,21 +92,35 @@ class Metrics(RunKey):
     def known_arch(cls, data) -> pl.LazyFrame:
         return data.lazyframe.select(pl.col("arch").is_in(list(ARCHS)))
 
+    @pap.dataframe_check(name="outcome_matches_status")
+    def outcome_consistent(cls, data) -> pl.LazyFrame:
+        status, outcome = pl.col("status"), pl.col("outcome")
+        return data.lazyframe.select(
+            pl.when(status == "failed").then(outcome == "failed")
+            .when(status == "diverged").then(outcome == "diverged")
+            .otherwise(~outcome.is_in(["failed", "diverged"]) & ((outcome == "solved") == pl.col("solved")))
+        )
+
     @pap.dataframe_check(name="steps_done_le_steps")
     def steps_bound(cls, data) -> pl.LazyFrame:
         return data.lazyframe.select(pl.col("steps_done") <= pl.col("steps"))
 
 
 class Curves(RunKey):
-    """Learning-curve points: train loss over the last window of updates, and the test metric on a probe set."""
+    """Learning-curve points: train loss over the last window of updates, and the metric on the validation split."""
 
     step: int = pap.Field(ge=1)
     train_loss: float
-    test_metric: float = pap.Field(ge=0)
+    val_metric: float = pap.Field(ge=0, nullable=True)  # NaN-free: a non-finite point is stored as null
 
     class Config:
         strict = True
         unique = ["run_id", "step"]
+
+
+def validated(frame: pl.DataFrame, model: type[pap.DataFrameModel], source: str) -> pl.DataFrame:
+    """The frame, checked against `model`; a ValidationError names the source, columns, checks and row counts."""
+    return _validate(frame, model, source)
 
 
 def _validate(frame: pl.DataFrame, model: type[pap.DataFrameModel], source: str) -> pl.DataFrame:
@@ -146,4 +170,4 @@ def read_validated(location: str, model: type[pap.DataFrameModel]) -> pl.DataFra
     return _validate(frame, model, location)
 
 
-__all__ = ["Curves", "Metrics", "curves_frame", "metrics_frame", "read_validated", "write_validated"]
+__all__ = ["Curves", "Metrics", "curves_frame", "metrics_frame", "read_validated", "validated", "write_validated"]

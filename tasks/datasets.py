@@ -1,12 +1,12 @@
-"""Prefect tasks that build and validate dataset files (thin wrappers over rnnbench.dataset_store)."""
+"""Prefect tasks that build and validate dataset files (thin wrappers over tasks.dataset_store)."""
 
 from __future__ import annotations
 
 from prefect import get_run_logger, task
 
-from rnnbench import dataset_store
 from rnnbench.datasets import DatasetSpec
 from schemas.errors import ValidationError
+from tasks import dataset_store
 
 
 @task(name="build-dataset", task_run_name="build {spec.problem} T={spec.seq_len} {spec.split} seed={spec.seed}")

@@ -7,6 +7,7 @@ from prefect import get_run_logger, task
 from rnnbench import results
 from rnnbench.config import RunSpec
 from rnnbench.rows import failed_row
+from tasks import dataset_store
 
 
 @task(name="train-evaluate", task_run_name="{spec.arch} {spec.problem} T={spec.seq_len} seed={spec.seed}")
@@ -21,14 +22,15 @@ def train_job(spec: RunSpec, data_root: str, out: str, device: str | None = None
     # imported here: torch is for the workers; the driver only submits (and starts 2-3 s sooner)
     from rnnbench.train import train_and_evaluate, worker_device, worker_threads
 
-    result = train_and_evaluate(spec, data_root, device=device or worker_device(), threads=worker_threads())
+    result = train_and_evaluate(spec, dataset_store.loader(data_root), device=device or worker_device(),
+                                threads=worker_threads())
     results.save(out, spec, result)
     row = result.row
     nan = float("nan")
-    logger.info("%s: %s, test %s %.4g (baseline %.4g, score %.3f, solved %s), %.1f s on %s",
-                spec.run_id, row["status"], row["metric_name"],
+    logger.info("%s: %s after %d updates, test %s %.4g (baseline %.4g, score %.3f), %.1f s on %s",
+                spec.run_id, row["outcome"], row["steps_done"], row["metric_name"],
                 row["test_metric"] if row["test_metric"] is not None else nan, row["baseline"],
-                row["score"] if row["score"] is not None else nan, row["solved"],
+                row["score"] if row["score"] is not None else nan,
                 row["train_seconds"] or 0.0, row["device"])
     return row
 

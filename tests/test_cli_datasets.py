@@ -14,8 +14,8 @@ import pytest
 import flows.datasets
 import flows.validate
 from flows import runtime
-from rnnbench import dataset_store
 from rnnbench.datasets import SPLITS, DatasetSpec
+from tasks import dataset_store
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROBLEMS = ["copy_memory", "sequential_xor", "adding"]
@@ -110,7 +110,8 @@ def test_datasets_flow_writes_reuses_and_validates(prefect_api, tmp_path, capsys
         assert Path(path).is_file(), path
         assert f"wrote  {path}" in printed
         dataset_store.load(path, expected=spec)
-    assert len(mtimes(out)) == len(specs) == 12  # nothing else (no temp or probe files) left behind
+    # 3 problems x 2 lengths x 3 splits, and nothing else (no temp or probe files) left behind
+    assert len(mtimes(out)) == len(specs) == 18
     before = mtimes(out)
 
     assert flows.datasets.main(argv) == 0

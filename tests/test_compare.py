@@ -15,10 +15,10 @@ import pytest
 
 from flows import compare, compare_args
 from flows.api_server import LocalApi, RuntimeStartError
-from rnnbench import dataset_store
 from rnnbench.config import from_preset
 from rnnbench.train import train_and_evaluate
 from schemas.metrics import Curves, Metrics, read_validated
+from tasks import dataset_store
 from tests.processes import listening, processes_mentioning
 
 TIMING = {"train_seconds", "steps_per_second"}
@@ -92,8 +92,8 @@ def test_same_seed_same_metrics_on_cpu(tmp_path):
     spec = next(s for s in config.runs() if s.problem == "sequential_xor" and s.arch == "gru")
     for d in spec.datasets():
         dataset_store.build(d, config.dataset_root)
-    first = train_and_evaluate(spec, config.dataset_root)
-    second = train_and_evaluate(spec, config.dataset_root)
+    first = train_and_evaluate(spec, dataset_store.loader(config.dataset_root))
+    second = train_and_evaluate(spec, dataset_store.loader(config.dataset_root))
     strip = lambda row: {k: v for k, v in row.items() if k not in TIMING}  # noqa: E731
     assert strip(first.row) == strip(second.row)
     assert first.curve == second.curve
@@ -102,7 +102,9 @@ def test_same_seed_same_metrics_on_cpu(tmp_path):
 # ---- bad input: a clear error naming the value, exit non-zero, nothing written ----------------------------
 BAD_INPUTS = [
     (["--archs", "lstm,transformer"], "unknown arch 'transformer'; valid archs: gru, indrnn, lru, lstm"),
-    (["--problems", "copy"], "unknown problem 'copy'; valid problems: adding, copy_memory, sequential_xor"),
+    (["--problems", "copy"], "unknown problem 'copy'; valid problems: adding, copy_memory, copy_sequence, parity, "
+                             "selective_copy, sequential_digits, sequential_digits_permuted, sequential_xor, "
+                             "temporal_order"),
     (["--preset", "huge"], "unknown preset 'huge'; valid presets: seed, smoke"),
     (["--seq-lens", "1"], "seq_len=1 is too short"),
     (["--seeds", "0"], "--seeds 0: the number of seeds must be at least 1"),

@@ -1,5 +1,5 @@
 """Tests for dataset files: deterministic Parquet bytes, metadata, atomic writes, build/reuse, and validation
-of every kind of corruption by rnnbench.dataset_store.load (message names file, column, check, failed rows)."""
+of every kind of corruption by tasks.dataset_store.load (message names file, column, check, failed rows)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rnnbench import dataset_store, datasets
+from rnnbench import datasets
 from rnnbench.datasets import DatasetSpec
 from schemas.dataset import validate_table
 from schemas.errors import ValidationError
+from tasks import dataset_store
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -75,14 +75,14 @@ def test_a_training_job_never_imports_the_compiler(tmp_path):
     A fresh process runs a whole job, then reports whether the compiler was imported."""
     script = textwrap.dedent(f"""
         import sys
-        from rnnbench import dataset_store
+        from tasks import dataset_store
         from rnnbench.config import from_preset
         from rnnbench.train import train_and_evaluate
         config = from_preset("smoke", out={str(tmp_path)!r})
         spec = next(s for s in config.runs() if s.problem == "sequential_xor" and s.arch == "lstm")
         for d in spec.datasets():
             dataset_store.build(d, config.dataset_root)
-        result = train_and_evaluate(spec, config.dataset_root)
+        result = train_and_evaluate(spec, dataset_store.loader(config.dataset_root))
         assert result.row["status"] == "ok", result.row
         print("dynamo imported:", "torch._dynamo" in sys.modules)
     """)

@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from rnnbench import dataset_store, datasets
+from rnnbench import datasets
 from rnnbench.archs import ARCHS
 from rnnbench.config import from_preset
 from rnnbench.model import build_model
 from rnnbench.train import train_and_evaluate
 from schemas.dataset import validate_table
 from schemas.errors import ValidationError
+from tasks import dataset_store
 
 CLASSIC = ["rnn_tanh", "rnn_relu", "gru", "lstm"]
 
@@ -92,7 +93,7 @@ def test_training_packs_variable_length_sequences(tmp_path):
     for spec in config.datasets():
         dataset_store.build(spec, config.dataset_root)
     for run in config.runs():
-        result = train_and_evaluate(run, config.dataset_root)
+        result = train_and_evaluate(run, dataset_store.loader(config.dataset_root))
         assert result.row["status"] == "ok" and result.row["min_len"] == 8
 
 

@@ -7,15 +7,46 @@ from typing import ClassVar, Literal
 import numpy as np
 
 TargetKind = Literal["last", "per_step"]
-LossKind = Literal["mse", "bce"]
+# ce: softmax cross-entropy over `output_size` classes; y stores each step's class index (one float32 column)
+LossKind = Literal["mse", "bce", "ce"]
+
+
+def one_hot(ids: np.ndarray, k: int) -> np.ndarray:
+    """Integer ids (any shape) -> float32 one-hot with a trailing axis of k; an id of -1 (padding) stays all zero."""
+    out = np.zeros((*ids.shape, k), dtype=np.float32)
+    flat, cells = out.reshape(-1, k), ids.reshape(-1)
+    # a scatter into calloc'ed zeros: one write per step, not k comparisons per step
+    real = np.flatnonzero(cells >= 0)
+    flat[real, cells[real]] = 1.0
+    return out
+
+
+def decode_one_hot(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ids, one_hot, empty) per step of x (n, steps, k): the hot index, whether the step is a valid one-hot
+    vector (only 0s and 1s, exactly one 1) and whether it is all zeros (padding)."""
+    binary = np.all((x == 0) | (x == 1), axis=-1)
+    ones = x.sum(axis=-1, dtype=np.float32)
+    return x.argmax(axis=-1), binary & (ones == 1), binary & (ones == 0)
+
+
+def sequence_cross_entropy(pred: np.ndarray, y: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean softmax cross-entropy (nats) of each sequence over the masked steps; pred holds logits
+    [n, steps, K], y class indices [n, steps, 1]."""
+    logits = pred[:, mask].astype(np.float64)
+    top = logits.max(axis=-1, keepdims=True)
+    log_norm = np.log(np.exp(logits - top).sum(axis=-1)) + top[..., 0]
+    picked = np.take_along_axis(logits, y[:, mask].astype(np.int64), axis=-1)[..., 0]
+    return (log_norm - picked).mean(axis=1)
 
 
 class Problem:
     """A synthetic memory problem, defined exactly as in docs/PROBLEMS.md.
 
     Subclasses set the class attributes and implement `generate`, `baseline` and `semantic_checks`.
-    Arrays are float32: x has shape (n, T, input_size), y has shape (n, target_steps, output_size)
-    where target_steps is 1 for "last" problems and T for "per_step" ones.
+    Arrays are float32: x has shape (n, input_steps, input_size), y has shape (n, target_steps, target_width)
+    where input_steps is T unless a problem adds fixed steps around its T (copy_sequence: T + 20),
+    target_steps is 1 for "last" problems and input_steps for "per_step" ones, and target_width is
+    output_size, or 1 for "ce" problems (the class index; the model still outputs output_size logits).
     """
 
     name: ClassVar[str]
@@ -32,8 +63,17 @@ class Problem:
     y_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
 
     # ---- sizes -------------------------------------------------------------------------------
+    def input_steps(self, seq_len: int) -> int:
+        """Steps of x for problem length `seq_len` (the T of PROBLEMS.md)."""
+        return seq_len
+
     def target_steps(self, seq_len: int) -> int:
-        return seq_len if self.target_kind == "per_step" else 1
+        return self.input_steps(seq_len) if self.target_kind == "per_step" else 1
+
+    @property
+    def target_width(self) -> int:
+        """Columns of y per target step: output_size, or 1 for "ce" (the class index, stored as float32)."""
+        return 1 if self.loss == "ce" else self.output_size
 
     def check_seq_len(self, seq_len: int) -> None:
         """Raise ValueError naming the bad value and what is allowed."""
@@ -52,11 +92,25 @@ class Problem:
     def generate(self, n: int, seq_len: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
+    def generate_split(self, n: int, seq_len: int, split: str,
+                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """`generate` for one split of a dataset. Synthetic problems draw every split from the same
+        distribution (the split only changes the seed stream); a problem built on a fixed pool of examples
+        (sequential_digits) maps each split to its own disjoint part of the pool."""
+        return self.generate(n, seq_len, rng)
+
+    def check_rows(self, n_rows: int, split: str) -> None:
+        """Raise ValueError when a split cannot hold `n_rows` rows (only problems with a fixed pool limit it)."""
+
     def check_min_len(self, min_len: int, seq_len: int) -> None:
         """Raise ValueError naming the bad value when lengths cannot be drawn from [min_len, seq_len]."""
         if not self.supports_variable_length:
+            # imported here: the registry imports this module
+            from rnnbench.problems import PROBLEMS
+
+            names = ", ".join(sorted(k for k, p in PROBLEMS.items() if p.supports_variable_length))
             raise ValueError(f"min_len={min_len}: problem {self.name!r} has no variable-length form; "
-                             "problems with one: adding")
+                             f"problems with one: {names}")
         if not self.min_seq_len <= min_len <= seq_len:
             raise ValueError(f"min_len={min_len} must lie in [{self.min_seq_len}, seq_len={seq_len}]")
 
@@ -79,15 +133,63 @@ class Problem:
         """The metric a model with no memory scores (analytic)."""
         raise NotImplementedError
 
-    def metrics(self, pred: np.ndarray, y: np.ndarray, mask: np.ndarray) -> dict[str, float]:
-        """Primary metric (key `metric_name`) plus extras, from raw model outputs `pred` (same shape as y)."""
-        m = mask[None, :, None]
+    def sequence_metric(self, pred: np.ndarray, y: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The primary metric of each test sequence, shape (n,); the run's metric is their mean, and their spread
+        gives the run's own uncertainty (`metrics()["se"]`)."""
+        n = len(y)
+        if self.loss == "ce":
+            # accuracy: the arg-max logit is the stored class
+            correct = pred[:, mask].argmax(axis=-1) == y[:, mask, 0]
+            return correct.reshape(n, -1).mean(axis=1, dtype=np.float64)
         if self.loss == "bce":
-            correct = ((pred > 0) == (y > 0.5)) & m
-            acc = correct.sum() / (m.sum() * y.shape[0] * y.shape[2])
-            return {self.metric_name: float(acc)}
-        err = (pred - y)[:, mask, :]
-        return {self.metric_name: float(np.mean(err.astype(np.float64) ** 2))}
+            correct = (pred[:, mask] > 0) == (y[:, mask] > 0.5)
+            return correct.reshape(n, -1).mean(axis=1, dtype=np.float64)
+        err = (pred - y)[:, mask, :].astype(np.float64)
+        return (err**2).reshape(n, -1).mean(axis=1)
+
+    def metrics(self, pred: np.ndarray, y: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+        """Primary metric (key `metric_name`), its standard error over test sequences (key `se`), plus extras,
+        from raw model outputs `pred` ([n, target_steps, output_size]: the shape of y, or logits for "ce")."""
+        per = self.sequence_metric(pred, y, mask)
+        se = float(per.std(ddof=1) / np.sqrt(len(per))) if len(per) > 1 else float("nan")
+        return {self.metric_name: float(per.mean()), "se": se}
+
+    def memoryless_constant(self) -> float:
+        """The constant an "mse" memoryless predictor outputs: the centre of y_range, which is the target's mean
+        for targets symmetric on their range (adding: 1.0; copy_memory: 0.5). Override for other targets."""
+        lo, hi = self.y_range
+        return (lo + hi) / 2.0
+
+    def memoryless_class(self) -> int:
+        """For "ce": the class a predictor with no memory always outputs, the most likely target class under the
+        problem's class prior (ties to the lowest target class; where every class is equally likely, any class
+        scores chance in expectation)."""
+        return 0
+
+    def memoryless_sequence_metric(self, y: np.ndarray, mask: np.ndarray,
+                                   lengths: np.ndarray | None = None) -> np.ndarray:
+        """The primary metric of each stored sequence, shape (n,), for the predictor with no memory:
+        - "mse": the constant `memoryless_constant()`;
+        - "bce": a fair coin, whose expected accuracy is exactly 0.5 on every sequence (sequential_xor's
+          target is independent of the current input, so no memoryless predictor does better);
+        - "ce": always `memoryless_class()`, the class prior's most likely class. That class is fixed by the
+          problem, not picked on this split: the split's own majority class would score above chance by one to
+          two standard errors even for balanced classes (the largest of K frequencies, picked to fit this very
+          data), so it could not check the data against the analytic chance level.
+        Its mean is `empirical_baseline`; its spread, that estimate's standard error."""
+        n = len(y)
+        if self.loss == "bce":
+            return np.full(n, 0.5)
+        if self.loss == "ce":
+            hits = y[:, mask, 0] == self.memoryless_class()
+            return hits.reshape(n, -1).mean(axis=1, dtype=np.float64)
+        return self.sequence_metric(np.full_like(y, self.memoryless_constant()), y, mask)
+
+    def empirical_baseline(self, y: np.ndarray, mask: np.ndarray, lengths: np.ndarray | None = None) -> float:
+        """The memoryless predictor's metric measured on a stored split (y, target mask, true lengths), to show
+        next to the analytic `baseline`: a gap of more than a few standard errors means the data is not what
+        the analytic number assumes."""
+        return float(self.memoryless_sequence_metric(y, mask, lengths).mean())
 
     def score(self, metric: float, seq_len: int) -> float:
         """Normalised score: 0 = baseline, 1 = perfect (PROBLEMS.md)."""
@@ -98,6 +200,11 @@ class Problem:
 
     def solved(self, metric: float, seq_len: int) -> bool:
         raise NotImplementedError
+
+    def solved_from(self, scores: dict[str, float], seq_len: int) -> bool:
+        """The solved rule applied to everything `metrics()` returned (a rule may read a metric other than the
+        primary one, e.g. copy_sequence's recall accuracy beside its cross-entropy)."""
+        return self.solved(scores[self.metric_name], seq_len)
 
     def solved_rule(self) -> str:
         """The pre-registered rule, as a sentence for the report."""

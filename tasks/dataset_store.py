@@ -1,4 +1,4 @@
-"""Validated dataset files: build (generate, validate, write atomically, reuse if valid) and load (read, validate)."""
+"""Validated dataset files (above the contracts): build (generate, validate, write atomically, reuse) and load."""
 
 from __future__ import annotations
 
@@ -93,3 +93,12 @@ def _unreadable(exc: Exception):
     from schemas.errors import Failure
 
     return Failure("<file>", "readable_parquet", None, detail=f"{type(exc).__name__}: {exc}")
+
+
+def loader(root: str):
+    """What rnnbench.train.train_and_evaluate asks for: a dataset spec -> its validated dataset under `root`."""
+
+    def load_spec(spec: datasets.DatasetSpec) -> datasets.Dataset:
+        return load(spec.path(root), expected=spec)
+
+    return load_spec

@@ -1,0 +1,78 @@
+"""Schema of summary.parquet: one row per cell (problem, seq_len, arch, settings) with its verdict from counts."""
+
+from __future__ import annotations
+
+import pandera.polars as pap
+import polars as pl
+
+VERDICT_NAMES = ["solved", "split", "beats baseline", "at baseline", "worse than baseline", "diverged", "no result"]
+
+
+class Summary(pap.DataFrameModel):
+    """Derived from metrics.parquet by rnnbench.verdicts.summarize; the report's tables and sentences read it."""
+
+    problem: str
+    seq_len: int = pap.Field(ge=1)
+    arch: str
+    lr: float = pap.Field(gt=0)
+    hidden_size: int = pap.Field(ge=1)
+    min_len: int = pap.Field(ge=0)
+    num_layers: int = pap.Field(ge=1)
+    bidirectional: bool
+    dropout: float = pap.Field(ge=0, lt=1)
+    bias: bool
+    proj_size: int = pap.Field(ge=0)
+    forget_bias: float = pap.Field(nullable=True)
+    recurrent_init: str
+    steps: int = pap.Field(ge=1)
+    batch_size: int = pap.Field(ge=1)
+    metric_name: str
+    higher_is_better: bool
+    n_seeds: int = pap.Field(ge=1)
+    n_ok: int = pap.Field(ge=0)
+    n_diverged: int = pap.Field(ge=0)
+    n_failed: int = pap.Field(ge=0)
+    n_solved: int = pap.Field(ge=0)
+    n_beats_baseline: int = pap.Field(ge=0)
+    n_at_baseline: int = pap.Field(ge=0)
+    n_worse: int = pap.Field(ge=0)
+    median: float = pap.Field(ge=0, nullable=True)
+    ci_low: float = pap.Field(ge=0, nullable=True)
+    ci_high: float = pap.Field(ge=0, nullable=True)
+    baseline: float = pap.Field(gt=0)
+    score: float = pap.Field(nullable=True)
+    verdict: str = pap.Field(isin=VERDICT_NAMES)
+    verdict_text: str
+    median_steps_to_solve: float = pap.Field(ge=1, nullable=True)
+    median_steps_done: float = pap.Field(ge=0, nullable=True)
+    params: int = pap.Field(ge=1, nullable=True)
+    state_size: int = pap.Field(ge=1, nullable=True)
+    median_train_seconds: float = pap.Field(ge=0, nullable=True)
+    solved_rule: str
+
+    class Config:
+        strict = True
+
+    @pap.dataframe_check(name="counts_add_up")
+    def counts_add_up(cls, data) -> pl.LazyFrame:
+        parts = ["n_solved", "n_beats_baseline", "n_at_baseline", "n_worse", "n_diverged", "n_failed"]
+        return data.lazyframe.select(pl.sum_horizontal(parts) == pl.col("n_seeds"))
+
+    @pap.dataframe_check(name="interval_contains_median")
+    def interval_contains_median(cls, data) -> pl.LazyFrame:
+        median = pl.col("median")
+        return data.lazyframe.select(median.is_null() | ((pl.col("ci_low") <= median) & (median <= pl.col("ci_high"))))
+
+    @pap.dataframe_check(name="accuracy_interval_within_0_1")
+    def accuracy_bounded(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select((pl.col("metric_name") != "accuracy") | pl.col("ci_high").is_null()
+                                     | (pl.col("ci_high") <= 1.0))
+
+
+def summary_frame(rows: list[dict]) -> pl.DataFrame:
+    """Rows -> a frame with the schema's column types even when a column is all null (or there are no rows)."""
+    dtypes = {name: col.dtype.type for name, col in Summary.to_schema().columns.items()}
+    return pl.DataFrame(rows, schema=dtypes, strict=False)
+
+
+__all__ = ["Summary", "summary_frame"]
