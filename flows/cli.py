@@ -27,6 +27,13 @@ def ints(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def floats(text: str) -> list[float]:
+    try:
+        return [float(part) for part in names(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
 def positive_int(value: int, what: str) -> int:
     if value <= 0:
         raise ValueError(f"{what} must be a positive integer, got {value}")

@@ -16,7 +16,7 @@ from pydantic import ValidationError as PydanticValidationError
 from flows import cli
 from flows.api_server import LocalApi, RuntimeStartError
 from rnnbench import storage
-from rnnbench.config import PRESETS, CompareConfig, ModelOptions, from_preset
+from rnnbench.config import DEFAULT_GRIDS, PRESETS, CompareConfig, ModelOptions, from_preset
 from rnnbench.sizing import check_fits
 
 USAGE = """Train every architecture on every problem, sequence length and seed; write metrics and a report.
@@ -47,6 +47,9 @@ def preflight(argv: list[str] | None) -> Preflight:
         storage.check_writable(config.out)
     except (ValueError, RuntimeStartError) as exc:
         cli.fail(str(exc))
+    from rnnbench.scheduling import plan_text
+
+    print(plan_text(config, os.cpu_count() or 1), file=sys.stderr, flush=True)
     api = None
     if not os.environ.get("PREFECT_API_URL"):
         try:
@@ -73,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--hidden-size", type=int, help="hidden units, replacing every problem's")
     add("--steps", type=int, help="parameter updates per job, replacing every problem's")
     add("--lr", type=float, help="Adam learning rate (default 1e-3)")
+    add("--lrs", type=cli.floats, help="comma-separated learning rates to sweep, e.g. 3e-4,1e-3,3e-3: every cell "
+        "runs at each, and the report picks one per (problem, T, arch) on validation")
+    add("--match", help="iso-size race: params=N or state=N chooses each arch's hidden size so its parameter "
+        "count (or state size) is closest to N (refused when an arch cannot come within 10%%)")
+    add("--subset", help="i/n: run only every n-th job of the sweep from the i-th, e.g. 1/50 of the full preset; "
+        "the plan printed first says how long the whole would take")
     add("--batch-size", type=int, help="sequences per update (default 64)")
     add("--n-test", type=int, help="stored test sequences per (problem, seq_len, seed) (default 1000)")
     add("--n-val", type=int, help="stored validation sequences per (problem, seq_len, seed): learning curves, "
@@ -112,6 +121,9 @@ def config_from_args(args: argparse.Namespace) -> CompareConfig:
             raise ValueError(f"--{flag.replace('_', '-')} {value}: must be a positive integer")
     if args.lr is not None and not args.lr > 0:
         raise ValueError(f"--lr {args.lr}: must be positive")
+    for lr in args.lrs or []:
+        if not lr > 0:
+            raise ValueError(f"--lrs: learning rate {lr!r} must be positive")
     base = PRESETS[args.preset]()
     grids = base["grids"]
     if args.problems:
@@ -120,9 +132,8 @@ def config_from_args(args: argparse.Namespace) -> CompareConfig:
         for name in args.problems:
             get_problem(name)
         known = {g.problem for g in grids}
-        defaults = {g.problem: g for g in PRESETS["seed"]()["grids"]}
         grids = [g for g in grids if g.problem in args.problems] + [
-            defaults[p] for p in args.problems if p not in known and p in defaults]
+            DEFAULT_GRIDS[p]() for p in args.problems if p not in known]
     overrides = {k: v for k, v in (("seq_lens", args.seq_lens), ("hidden_size", args.hidden_size),
                                    ("steps", args.steps), ("min_len", args.min_len)) if v is not None}
     grids = [g.model_copy(update=overrides) for g in grids]
@@ -130,7 +141,8 @@ def config_from_args(args: argparse.Namespace) -> CompareConfig:
                                            "forget_bias", "recurrent_init") if getattr(args, k) is not None}
     try:
         config = from_preset(
-            args.preset, grids=grids, archs=args.archs, seeds=args.seeds, lr=args.lr, batch_size=args.batch_size,
+            args.preset, grids=grids, archs=args.archs, seeds=args.seeds, lr=args.lr, lrs=args.lrs,
+            match=args.match, subset=args.subset, batch_size=args.batch_size,
             n_test=args.n_test, n_val=args.n_val, n_train=args.n_train, early_stop=args.early_stop,
             out=args.out, data_root=args.data_root, ray_address=args.ray_address,
             cpus_per_job=args.cpus_per_job, gpus_per_job=args.gpus_per_job,

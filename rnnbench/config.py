@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rnnbench.archs import get_arch
 from rnnbench.datasets import DatasetSpec
@@ -109,6 +109,9 @@ class ProblemGrid(BaseModel):
     min_len: int = Field(0, ge=0, description="0: fixed length; else each length ~ U{min_len..seq_len}")
     hidden_size: int = Field(ge=1)
     steps: int = Field(ge=1)
+    n_val: int | None = Field(None, ge=1, description="this problem's validation rows; None: the config's")
+    n_test: int | None = Field(None, ge=1, description="this problem's test rows; None: the config's (a problem "
+                               "with a fixed pool of examples, sequential_digits, holds fewer)")
 
 
 class CompareConfig(BaseModel):
@@ -121,6 +124,10 @@ class CompareConfig(BaseModel):
     archs: list[str] = Field(min_length=1)
     seeds: int = Field(1, ge=1, description="number of seeds, 0..seeds-1; each seed is a new init and new data")
     lr: float = Field(1e-3, gt=0)
+    lrs: list[float] | None = Field(None, min_length=1, description="learning rates to sweep (each cell at "
+                                    "each rate; the report picks one per cell on validation); None: [lr]")
+    match: str | None = Field(None, description="'params=N' or 'state=N': each arch's hidden size is chosen so "
+                              "that its parameter count (or state size) is closest to N, instead of hidden_size")
     batch_size: int = Field(64, ge=1)
     clip_norm: float = Field(1.0, gt=0, description="gradient-norm clipping")
     eval_points: int = Field(10, ge=1, description="learning-curve points per run")
@@ -137,6 +144,33 @@ class CompareConfig(BaseModel):
     gpus_per_job: float | None = Field(None, ge=0, description="GPU share per job; None: 0.25 where the "
                                        "cluster has GPUs, else 0")
     max_retries: int = Field(2, ge=0, description="retries of a job that raised, before it is recorded failed")
+    subset: str | None = Field(None, description="'i/n': only every n-th job from the i-th (1-based) of the "
+                               "expanded sweep, e.g. to split a preset across machines or try a slice of it")
+
+    @field_validator("lrs")
+    @classmethod
+    def _positive_rates(cls, lrs):
+        for lr in lrs or []:
+            if not lr > 0:
+                raise ValueError(f"learning rate {lr!r} must be positive")
+        return lrs
+
+    @field_validator("subset")
+    @classmethod
+    def _subset_form(cls, subset):
+        if subset is not None:
+            parse_subset(subset)
+        return subset
+
+    @field_validator("match")
+    @classmethod
+    def _match_form(cls, match):
+        if match is not None:
+            parse_match(match)
+        return match
+
+    def learning_rates(self) -> list[float]:
+        return list(dict.fromkeys(self.lrs)) if self.lrs else [self.lr]
 
     @property
     def dataset_root(self) -> str:
@@ -144,31 +178,68 @@ class CompareConfig(BaseModel):
 
         return self.data_root or join(self.out, "data")
 
-    def runs(self) -> list[RunSpec]:
-        """Expand to one RunSpec per arch x problem x seq_len x seed; raises ValueError on a bad combination."""
+    def all_runs(self) -> list[RunSpec]:
+        """Every job of the sweep, subset or not: arch x problem x seq_len x learning rate x seed."""
         for name in self.archs:
             get_arch(name)
         specs = []
         for grid in self.grids:
+            hidden = {arch: grid.hidden_size for arch in self.archs}
+            if self.match:
+                from rnnbench.matching import matched_hidden_sizes
+
+                hidden = matched_hidden_sizes(self.match, grid.problem, self.archs, self.model)
             for seq_len in grid.seq_lens:
                 for arch in self.archs:
-                    for seed in range(self.seeds):
-                        spec = RunSpec(
-                            problem=grid.problem, arch=arch, seq_len=seq_len, seed=seed, min_len=grid.min_len,
-                            hidden_size=grid.hidden_size, steps=grid.steps, lr=self.lr,
-                            batch_size=self.batch_size, clip_norm=self.clip_norm,
-                            eval_every=max(1, grid.steps // self.eval_points), n_test=self.n_test,
-                            n_val=self.n_val, early_stop=self.early_stop, model=self.model,
-                            n_train=self.n_train or auto_n_train(grid.problem, seq_len, grid.steps,
-                                                                 self.batch_size, grid.min_len > 0),
-                        )
-                        spec.check()
-                        specs.append(spec)
+                    for lr in self.learning_rates():
+                        for seed in range(self.seeds):
+                            spec = RunSpec(
+                                problem=grid.problem, arch=arch, seq_len=seq_len, seed=seed, min_len=grid.min_len,
+                                hidden_size=hidden[arch], steps=grid.steps, lr=lr,
+                                batch_size=self.batch_size, clip_norm=self.clip_norm,
+                                eval_every=max(1, grid.steps // self.eval_points),
+                                n_test=grid.n_test or self.n_test, n_val=grid.n_val or self.n_val,
+                                early_stop=self.early_stop, model=self.model,
+                                n_train=self.n_train or auto_n_train(grid.problem, seq_len, grid.steps,
+                                                                     self.batch_size, grid.min_len > 0),
+                            )
+                            spec.check()
+                            specs.append(spec)
+        return specs
+
+    def runs(self) -> list[RunSpec]:
+        """The jobs this sweep runs (all_runs, or its `subset`); raises ValueError on a bad combination."""
+        specs = self.all_runs()
+        if self.subset:
+            first, every = parse_subset(self.subset)
+            specs = specs[first - 1::every]
         return specs
 
     def datasets(self) -> list[DatasetSpec]:
         return sorted({d for run in self.runs() for d in run.datasets()},
                       key=lambda d: (d.problem, d.seq_len, d.seed, d.split))
+
+
+def parse_subset(text: str) -> tuple[int, int]:
+    """'i/n' -> (i, n) with 1 <= i <= n; raises ValueError naming the value."""
+    try:
+        first, every = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise ValueError(f"subset {text!r}: expected 'i/n', e.g. '1/20' for every 20th job from the first") from None
+    if not 1 <= first <= every:
+        raise ValueError(f"subset {text!r}: need 1 <= i <= n")
+    return first, every
+
+
+MATCH_KINDS = ("params", "state")
+
+
+def parse_match(text: str) -> tuple[str, int]:
+    """'params=20000' or 'state=128' -> (kind, target); raises ValueError naming the value."""
+    kind, _, value = text.partition("=")
+    if kind not in MATCH_KINDS or not value.isdigit() or int(value) < 1:
+        raise ValueError(f"match {text!r}: expected params=N or state=N with N a positive integer")
+    return kind, int(value)
 
 
 def _seed_grids() -> list[ProblemGrid]:
@@ -189,10 +260,46 @@ def _smoke_grids() -> list[ProblemGrid]:
     ]
 
 
+# one grid per problem, used when --problems names a problem the chosen preset lacks
+DEFAULT_GRIDS = {
+    "copy_memory": lambda: ProblemGrid(problem="copy_memory", seq_lens=[50], hidden_size=64, steps=1000),
+    "sequential_xor": lambda: ProblemGrid(problem="sequential_xor", seq_lens=[20], hidden_size=32, steps=500),
+    "adding": lambda: ProblemGrid(problem="adding", seq_lens=[50, 100, 200], hidden_size=64, steps=500),
+    "copy_sequence": lambda: ProblemGrid(problem="copy_sequence", seq_lens=[10], hidden_size=64, steps=1000),
+    "selective_copy": lambda: ProblemGrid(problem="selective_copy", seq_lens=[32], hidden_size=64, steps=1000),
+    "temporal_order": lambda: ProblemGrid(problem="temporal_order", seq_lens=[50], hidden_size=32, steps=1000),
+    "parity": lambda: ProblemGrid(problem="parity", seq_lens=[10], hidden_size=32, steps=1000),
+    # the digits splits hold 180 validation and 360 test images (a fixed seeded split of sklearn's 1,797)
+    "sequential_digits": lambda: ProblemGrid(problem="sequential_digits", seq_lens=[64], hidden_size=64, steps=1000,
+                                             n_val=180, n_test=360),
+    "sequential_digits_permuted": lambda: ProblemGrid(problem="sequential_digits_permuted", seq_lens=[64],
+                                                      hidden_size=64, steps=1000, n_val=180, n_test=360),
+}
+ALL_ARCHS = ["rnn_tanh", "rnn_relu", "gru", "lstm", "indrnn", "mingru", "minlstm", "lru"]
+FULL_LENGTHS = [50, 100, 200, 500, 1000]
+
+
+def _full_grids() -> list[ProblemGrid]:
+    # budgets from the published reference points (PROBLEMS.md): LSTM needs ~4k updates at T=100 and ~10k at
+    # T=500 on adding and fails T=1000 in 20k, so every length gets 20k updates (early stop ends solved runs)
+    grids = []
+    for name in ("adding", "copy_memory", "sequential_xor", "copy_sequence", "selective_copy", "temporal_order",
+                 "parity"):
+        grids.append(ProblemGrid(problem=name, seq_lens=FULL_LENGTHS, hidden_size=128, steps=20_000))
+    for name in ("sequential_digits", "sequential_digits_permuted"):
+        grids.append(DEFAULT_GRIDS[name]().model_copy(update={"hidden_size": 128, "steps": 20_000}))
+    return grids
+
+
 PRESETS = {
-    "seed": lambda: {"grids": _seed_grids(), "archs": ["rnn_tanh", "gru", "lstm"], "seeds": 1},
+    # the notebook's grid at its budgets, over 3 seeds: a verdict needs counts, one seed is an anecdote
+    "seed": lambda: {"grids": _seed_grids(), "archs": ["rnn_tanh", "gru", "lstm"], "seeds": 3},
     "smoke": lambda: {"grids": _smoke_grids(), "archs": ["rnn_tanh", "gru", "lstm"], "seeds": 1,
                       "batch_size": 32, "lr": 3e-3, "n_test": 256, "eval_points": 5},
+    # the literature's grid: every arch x problem x T in {50..1000} x 3 learning rates x 3 seeds; sized for a GPU
+    # or a cluster (the plan says how long it would take here; --subset runs a slice)
+    "full": lambda: {"grids": _full_grids(), "archs": ALL_ARCHS, "seeds": 3, "lrs": [3e-4, 1e-3, 3e-3],
+                     "eval_points": 40},
 }
 
 

@@ -1,286 +1,602 @@
-"""The comparison report: plots, tables and findings derived from the metrics, rendered to Markdown and HTML."""
+"""The comparison report: the answer first, then findings and details, as one Markdown file and one HTML page.
+
+`build` turns validated metrics and curves into a `Report`: a short list of sections whose blocks (paragraphs,
+lists, tables, figures, code) are rendered by two jinja2 templates in `rnnbench/report_templates/`, so the
+Markdown and the HTML say the same thing. Numbers, verdicts and sentences come from `rnnbench.verdicts`; figures
+from `rnnbench.report_figures`. The HTML embeds its images and stylesheet and requests nothing.
+"""
 
 from __future__ import annotations
 
 import base64
-import html
-import io
 import json
+import math
+import re
 from dataclasses import dataclass, field
+from functools import cache
 
+import jinja2
 import polars as pl
+from markdown_it import MarkdownIt
+from markupsafe import Markup
 
+from rnnbench import report_figures as figs
+from rnnbench import verdicts
 from rnnbench.archs import ARCHS
-from rnnbench.summary import SINGLE_SEED_MARGIN, summarize
+from rnnbench.problems import PROBLEMS, get_problem
+
+TITLE = "rnnbench: which recurrent architecture remembers what, at which length, at what cost"
+CELL = ["problem", "seq_len", "arch"]
+# what else tells two cells of one (problem, T, arch) apart; the report shows one of them (chosen on validation)
+SETTINGS = list(verdicts.SETTINGS)
+ERROR_CHARS = 600  # per error message in the report; metrics.parquet keeps the whole text
+MIN_SEEDS = 3  # PROBLEMS.md, fair comparison rules: several seeds per cell (>= 3)
 
 
-# ---- a tiny document model, so Markdown and HTML say exactly the same thing ----------------------
+# ---- the document model ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Badge:
+    """A table cell shown as a coloured verdict label in HTML, as plain text in Markdown."""
+
+    text: str
+    verdict: str
+
+    @property
+    def css(self) -> str:
+        return slug(self.verdict)
+
+    @property
+    def head(self) -> str:
+        """The coloured part: the verdict itself where the text starts with it (then `tail` holds the counts)."""
+        return self.verdict if self.text.startswith(self.verdict) else self.text
+
+    @property
+    def tail(self) -> str:
+        return self.text[len(self.head):]
+
+    def __str__(self) -> str:
+        return self.text
+
+
 @dataclass
-class Doc:
-    blocks: list[tuple] = field(default_factory=list)
+class Paragraph:
+    text: str
+    lead: str = ""  # set in bold before the text
+    kind: str = "p"
 
-    def h(self, level: int, text: str) -> None:
-        self.blocks.append(("h", level, text))
 
-    def p(self, text: str) -> None:
-        self.blocks.append(("p", text))
+@dataclass
+class MarkdownParagraph:
+    """Trusted inline Markdown (emphasis, code) written by this package, e.g. verdicts.RULES: kept as it is in
+    report.md, rendered to HTML (its own HTML escaped) in report.html."""
 
-    def bullets(self, items: list[str]) -> None:
-        if items:
-            self.blocks.append(("ul", items))
+    text: str
+    lead: str = ""
+    kind: str = "md"
 
-    def table(self, header: list[str], rows: list[list]) -> None:
-        self.blocks.append(("table", header, rows))
+    @property
+    def html(self) -> Markup:
+        return Markup(MarkdownIt("commonmark", {"html": False}).renderInline(self.text))
 
-    def image(self, name: str, alt: str) -> None:
-        self.blocks.append(("img", name, alt))
 
-    def code(self, text: str) -> None:
-        self.blocks.append(("code", text))
+@dataclass
+class Bullets:
+    items: list[str]
+    kind: str = "ul"
+
+
+@dataclass
+class Table:
+    header: list[str]
+    rows: list[list[str | Badge]]
+    caption: str = ""
+    # per column, a CSS class: "num" (right-aligned), "name" (one line), "verdict", "err", "id", "" (plain text)
+    columns: list[str] = field(default_factory=list)
+    kind: str = "table"
+
+    def __post_init__(self) -> None:
+        self.columns = self.columns or [""] * len(self.header)
+        widths = {len(self.header), len(self.columns), *(len(r) for r in self.rows)}
+        if len(widths) != 1:
+            raise ValueError(f"table {self.caption!r}: rows of different widths {sorted(widths)}")
+
+
+@dataclass
+class FigureBlock:
+    name: str  # file name under plots/
+    alt: str  # a few words: what the figure is
+    caption: str  # how to read it
+    rendered: figs.Rendered
+    kind: str = "figure"
+
+    @property
+    def data(self) -> str:
+        return base64.b64encode(self.rendered.png).decode()
+
+
+@dataclass
+class Code:
+    text: str
+    summary: str
+    kind: str = "code"
+
+    @property
+    def fence(self) -> str:
+        runs = re.findall(r"`{3,}", self.text)
+        return "`" * max(3, *(len(r) + 1 for r in runs)) if runs else "```"
+
+
+Block = Paragraph | MarkdownParagraph | Bullets | Table | FigureBlock | Code
+
+
+@dataclass
+class Section:
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+    subsections: list[Section] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return slug(self.title)
+
+
+@dataclass
+class Report:
+    """The report: render with `markdown()` and `html()`; `images` are the figures (PNG) the Markdown links to
+    under plots/; `findings` the generated sentences; `summary` the per-cell frame from rnnbench.verdicts."""
+
+    title: str
+    facts: list[tuple[str, str]]
+    sections: list[Section]
+    findings: list[str]
+    summary: pl.DataFrame = field(repr=False)
+
+    @property
+    def images(self) -> dict[str, bytes]:
+        out = {}
+        for section in self.sections:
+            for part in (section, *section.subsections):
+                out.update({b.name: b.rendered.png for b in part.blocks if isinstance(b, FigureBlock)})
+        return out
 
     def markdown(self) -> str:
-        out = []
-        for block in self.blocks:
-            kind = block[0]
-            if kind == "h":
-                out.append("#" * block[1] + " " + block[2])
-            elif kind == "p":
-                out.append(block[1])
-            elif kind == "ul":
-                out.append("\n".join(f"- {item}" for item in block[1]))
-            elif kind == "table":
-                header, rows = block[1], block[2]
-                lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-                lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-                out.append("\n".join(lines))
-            elif kind == "img":
-                out.append(f"![{block[2]}](plots/{block[1]})")
-            elif kind == "code":
-                out.append("```\n" + block[1] + "\n```")
-        return "\n\n".join(out) + "\n"
+        text = _templates().get_template("report.md.j2").render(report=self)
+        return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
-    def html(self, images: dict[str, bytes], title: str) -> str:
-        """Self-contained: every plot is embedded as a data URI."""
-        out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-               "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-               "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:3px 8px;"
-               "text-align:right}th{background:#eee}img{max-width:100%}pre{background:#f6f6f6;padding:1em;"
-               "overflow-x:auto}</style></head><body>"]
-        for block in self.blocks:
-            kind = block[0]
-            if kind == "h":
-                out.append(f"<h{block[1]}>{html.escape(block[2])}</h{block[1]}>")
-            elif kind == "p":
-                out.append(f"<p>{html.escape(block[1])}</p>")
-            elif kind == "ul":
-                out.append("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in block[1]) + "</ul>")
-            elif kind == "table":
-                head = "".join(f"<th>{html.escape(str(c))}</th>" for c in block[1])
-                body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
-                               for row in block[2])
-                out.append(f"<table><tr>{head}</tr>{body}</table>")
-            elif kind == "img":
-                data = base64.b64encode(images[block[1]]).decode()
-                out.append(f"<img alt='{html.escape(block[2])}' src='data:image/png;base64,{data}'>")
-            elif kind == "code":
-                out.append(f"<pre>{html.escape(block[1])}</pre>")
-        out.append("</body></html>")
-        return "\n".join(out)
+    def html(self) -> str:
+        return _templates().get_template("report.html.j2").render(report=self)
 
 
-def fmt(value, digits: int = 4) -> str:
-    if value is None:
+def slug(title: str) -> str:
+    """GitHub's heading anchor, so the same links work in report.md on GitHub and in report.html."""
+    return re.sub(r"[^\w\- ]", "", title.strip().lower()).replace(" ", "-")
+
+
+_MD_INLINE = re.compile(r"([\\`*\[\]<~|])")
+_MD_UNDERSCORE = re.compile(r"(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")  # intraword _ never emphasises (GFM)
+_MD_LINE_START = re.compile(r"^([ \t]*)(>|#{1,6}(?=\s|$)|[-+](?=\s)|\d{1,9}[.)](?=\s|$))", re.MULTILINE)
+
+
+def _md_inline(value) -> str:
+    return _MD_UNDERSCORE.sub(r"\\_", _MD_INLINE.sub(r"\\\1", str(value)))
+
+
+def _md_line_start(match: re.Match) -> str:
+    """A line opening that would start a quote, heading or list: escape its punctuation."""
+    indent, mark = match.groups()
+    return indent + (mark[:-1] + "\\" + mark[-1] if mark[0].isdigit() else "\\" + mark)
+
+
+def md_text(value) -> str:
+    """Escape text for Markdown prose: characters that would start emphasis, code, links, HTML, and line openings
+    that would start a quote, heading or list."""
+    return _MD_LINE_START.sub(_md_line_start, _md_inline(value))
+
+
+def md_cell(value) -> str:
+    """Escape text for one GFM table cell: inline characters and pipes; line breaks become <br> (a row is one line)."""
+    lines = str(value).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "<br>".join(_md_inline(line) for line in lines if line.strip() or len(lines) == 1).strip() or " "
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("rnnbench", "report_templates"),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
+    )
+    env.filters["md"] = md_text
+    env.filters["md_cell"] = md_cell
+    return env
+
+
+# ---- number formatting ---------------------------------------------------------------------------------------
+def fmt(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
     if isinstance(value, float):
         return f"{value:.{digits}g}"
     return str(value)
 
 
-def interval(row: dict) -> str:
-    if row["mean"] is None:
+def fmt_metric(value, row: dict) -> str:
+    """Accuracies (in [0, 1]) with three decimals, so 0.9996 does not print as 1; losses with 3 significant digits."""
+    if value is not None and row["metric_name"] == "accuracy":
+        return f"{value:.3f}"
+    return fmt(value)
+
+
+def median_interval(row: dict) -> str:
+    if row["median"] is None:
         return "–"
-    if row["low"] is None:
-        return f"{fmt(row['mean'])} (1 seed)"
-    return f"{fmt(row['mean'])} [{fmt(row['low'])}, {fmt(row['high'])}]"
+    if row["n_ok"] <= 1 or row["ci_low"] is None:
+        return f"{fmt_metric(row['median'], row)} (1 seed)" if row["n_ok"] == 1 else fmt_metric(row["median"], row)
+    return (f"{fmt_metric(row['median'], row)} [{fmt_metric(row['ci_low'], row)}, "
+            f"{fmt_metric(row['ci_high'], row)}]")
 
 
-# ---- findings: sentences generated from the summary, never fixed text ------------------------------
-def findings(summary: list[dict], metrics: pl.DataFrame) -> list[str]:
-    out: list[str] = []
-    cells: dict[tuple, list[dict]] = {}
-    for row in summary:
-        cells.setdefault((row["problem"], row["seq_len"]), []).append(row)
-    for (problem, seq_len), rows in cells.items():
-        first = rows[0]
-        head = f"{problem} at T={seq_len} ({first['metric_name']}, baseline {fmt(first['baseline'], 3)})"
-        groups: dict[str, list[str]] = {}
-        for r in rows:
-            label = r["arch"] + (f" ({r['frac_solved']:.0%} of seeds solved)" if r["frac_solved"] else "")
-            groups.setdefault(r["verdict"], []).append(label)
-        parts = [f"{name}: {', '.join(archs)}" for name, archs in groups.items()]
-        scored = [r for r in rows if r["mean"] is not None]
-        if scored:
-            best = max(scored, key=lambda r: r["score"])
-            parts.append(f"best mean {best['arch']} {fmt(best['mean'], 3)} (score {best['score']:.2f})")
-        if not any(v in groups for v in ("solved", "beats baseline")):
-            parts.insert(0, "no architecture beat the baseline")
-        out.append(f"{head}: " + "; ".join(parts) + ".")
-    by_problem: dict[str, dict[str, list[dict]]] = {}
-    for row in summary:
-        by_problem.setdefault(row["problem"], {}).setdefault(row["arch"], []).append(row)
-    for problem, archs in by_problem.items():
-        for arch, rows in archs.items():
-            rows = sorted((r for r in rows if r["score"] is not None), key=lambda r: r["seq_len"])
-            if len(rows) >= 2:
-                a, b = rows[0], rows[-1]
-                change = b["score"] - a["score"]
-                trend = "stays within 0.1" if abs(change) < 0.1 else ("falls" if change < 0 else "rises")
-                out.append(f"{arch} on {problem}: score {trend} from {a['score']:.2f} at T={a['seq_len']} "
-                           f"to {b['score']:.2f} at T={b['seq_len']}.")
-    for problem, archs in by_problem.items():
-        speeds = {arch: sum(r["steps_per_second"] for r in rows) / len(rows)
-                  for arch, rows in archs.items() if all(r["steps_per_second"] for r in rows)}
-        if len(speeds) >= 2:
-            fastest = max(speeds, key=speeds.get)
-            ranked = sorted(speeds.items(), key=lambda kv: -kv[1])
-            others = ", ".join(f"{a} {speeds[fastest] / s:.1f}x" for a, s in ranked if a != fastest)
-            out.append(f"Cost on {problem}: {fastest} ran the most updates per second ({speeds[fastest]:.0f}/s); "
-                       f"time per update relative to it: {others}.")
-    bad = metrics.filter(pl.col("status") != "ok")
-    if bad.height:
-        out.append(f"{bad.height} of {metrics.height} jobs did not finish ok "
-                   f"({', '.join(f'{s}: {n}' for s, n in bad['status'].value_counts().iter_rows())}); see 'Failed and "
-                   "diverged jobs'.")
-    seeds = metrics.group_by("problem", "seq_len", "arch").len()["len"]
-    if seeds.len() and seeds.max() == 1:
-        out.append(f"Every cell has a single seed, so there are no intervals; a lone run counts as beating the "
-                   f"baseline only with a score of at least {SINGLE_SEED_MARGIN}. Run with --seeds 3 or more "
-                   "for intervals.")
+def solved_threshold(problem_name: str, seq_len: int) -> float | None:
+    """The metric value where the problem's solved rule flips, for drawing it: the problem's own
+    `solved_threshold(seq_len)` when it has one, else found by bisection on its monotone `solved(metric, T)`."""
+    problem = get_problem(problem_name)
+    own = getattr(problem, "solved_threshold", None)
+    if callable(own):
+        return own(seq_len)
+    try:
+        base = problem.baseline(seq_len)
+        good, bad = (1.0, base) if problem.higher_is_better else (0.0, base)
+        if not problem.solved(good, seq_len) or problem.solved(bad, seq_len):
+            return None
+        for _ in range(60):
+            mid = (good + bad) / 2
+            good, bad = (mid, bad) if problem.solved(mid, seq_len) else (good, mid)
+        return good
+    except (NotImplementedError, KeyError, TypeError, ValueError):
+        return None
+
+
+# ---- the data behind the page ---------------------------------------------------------------------------------
+@dataclass
+class Data:
+    metrics: pl.DataFrame
+    curves: pl.DataFrame
+    summary: pl.DataFrame
+    comparisons: pl.DataFrame
+    cells: list[dict]  # every summary row, plus "chosen" (the setting the report shows for its (problem, T, arch))
+    varied: list[str]  # settings with several values within one (problem, T, arch): the report picks one of them
+    problems: list[str]
+    archs: list[str]  # ordered: most solved cells first
+    lengths: dict[str, list[int]]
+    thresholds: dict[tuple[str, int], float | None]
+    horizon: dict[tuple[str, str], int | None]
+
+    def chosen(self, problem: str | None = None) -> list[dict]:
+        return [c for c in self.cells if c["chosen"] and (problem is None or c["problem"] == problem)]
+
+
+def prepare(metrics: pl.DataFrame, curves: pl.DataFrame) -> Data:
+    summary = verdicts.summarize(metrics)  # each (problem, T, arch)'s setting is chosen there, on validation
+    comparisons = verdicts.compare_archs(metrics, summary)
+    rows = summary.to_dicts()
+    varied = [k for k in SETTINGS if k in summary.columns
+              and summary.group_by(CELL).agg(pl.col(k).n_unique())[k].max() > 1]
+    problems = sorted(summary["problem"].unique().to_list(), key=_problem_order)
+    lengths = {p: sorted({r["seq_len"] for r in rows if r["problem"] == p}) for p in problems}
+    chosen = [r for r in rows if r["chosen"]]
+    horizon = {}
+    for r in chosen:
+        key = (r["arch"], r["problem"])
+        horizon.setdefault(key, None)
+        if r["verdict"] == "solved":
+            horizon[key] = max(horizon[key] or 0, r["seq_len"])
+    registry = list(ARCHS)
+
+    def rank(arch: str) -> tuple:
+        mine = [r for r in chosen if r["arch"] == arch]
+        count = {v: sum(r["verdict"] == v for r in mine) for v in ("solved", "split", "beats baseline")}
+        return (-count["solved"], -count["split"], -count["beats baseline"],
+                registry.index(arch) if arch in registry else len(registry), arch)
+
+    archs = sorted({r["arch"] for r in rows}, key=rank)
+    thresholds = {(p, t): solved_threshold(p, t) for p in problems for t in lengths[p]}
+    rows.sort(key=lambda r: (problems.index(r["problem"]), r["seq_len"], archs.index(r["arch"]),
+                             *((r[k] is None, r[k]) for k in varied)))
+    return Data(metrics, curves, summary, comparisons, rows, varied, problems, archs, lengths, thresholds, horizon)
+
+
+def _problem_order(problem: str) -> tuple:
+    names = list(PROBLEMS)
+    return (names.index(problem) if problem in names else len(names), problem)
+
+
+# ---- sections ------------------------------------------------------------------------------------------------------
+def _facts(data: Data, environment: dict) -> list[tuple[str, str]]:
+    m = data.metrics
+    ok = int((m["status"] == "ok").sum())
+    facts = [
+        ("jobs", f"{m.height} ({ok} finished ok)"),
+        ("architectures", ", ".join(data.archs)),
+        ("problems", "; ".join(f"{p} (T = {', '.join(map(str, data.lengths[p]))})" for p in data.problems)),
+        ("seeds per cell", _range_text(data.summary["n_seeds"].to_list())),
+    ]
+    for key in ("lr", "hidden_size", "steps"):
+        values = sorted(data.summary[key].unique().to_list())
+        facts.append(({"lr": "learning rates", "hidden_size": "hidden size", "steps": "updates per run"}[key],
+                      ", ".join(fmt(v) for v in values)))
+    if environment.get("wall_seconds") is not None:
+        facts.append(("wall time", f"{environment['wall_seconds']:.0f} s"))
+    if environment.get("devices"):
+        facts.append(("devices", ", ".join(environment["devices"])))
+    return facts
+
+
+def _range_text(values: list[int]) -> str:
+    return str(min(values)) if min(values) == max(values) else f"{min(values)}–{max(values)}"
+
+
+def _answer(data: Data) -> Section:
+    cells = {(r["arch"], r["problem"], r["seq_len"]): figs.OverviewCell(r["verdict"], r["n_solved"], r["n_seeds"],
+                                                                       r["n_diverged"]) for r in data.chosen()}
+    fig = figs.overview(data.archs, data.lengths, cells, data.horizon)
+    several = data.varied
+    caption = ("Each cell is one architecture on one (problem, length T); its colour, hatch and words give the "
+               "verdict over seeds (seeds solved / seeds run). 'horizon' is the longest T whose cell is solved.")
+    if several:
+        caption += (f" Where several settings ({', '.join(several)}) were run, a cell shows the one with the best "
+                    "median validation metric.")
+    runs = "; ".join(f"{p} " + ", ".join(map(str, data.lengths[p])) for p in data.problems)
+    table = Table(["architecture", *data.problems],
+                  [[a, *(_horizon_text(data, a, p) for p in data.problems)] for a in data.archs],
+                  caption=f"Memory horizon: the longest training length T whose cell is solved (lengths run: {runs}).")
+    counts = {v: sum(r["verdict"] == v for r in data.chosen()) for v in figs.VERDICT_STYLES}
+    tally = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+    glance = f"{len(data.chosen())} cells: {tally}."
+    few = [r for r in data.chosen() if r["n_seeds"] - r["n_failed"] < MIN_SEEDS]
+    if few:
+        who = "Every cell rests" if len(few) == len(data.chosen()) else f"{len(few)} of the cells rest"
+        glance += (f" {who} on fewer than "
+                   f"{MIN_SEEDS} seeds, which the fair-comparison rules ask for: their verdicts are indications, "
+                   f"not results (run again with --seeds {MIN_SEEDS}).")
+    return Section("Answer", [
+        FigureBlock("overview.png", "Overview: verdict per architecture and (problem, T), and memory horizons", caption,
+                    figs.render(fig)),
+        Paragraph(glance, lead="At a glance:"),
+        table,
+    ])
+
+
+def _horizon_text(data: Data, arch: str, problem: str) -> str:
+    if (arch, problem) not in data.horizon:
+        return "not run"
+    value = data.horizon[(arch, problem)]
+    return "none solved" if value is None else f"T={value}"
+
+
+def _findings(data: Data, sentences: list[str]) -> Section:
+    blocks: list[Block] = [Bullets(sentences) if sentences else Paragraph("No finding: no cell has a result.")]
+    blocks.append(MarkdownParagraph(verdicts.RULES,
+                                    lead="How outcomes and verdicts are decided (fixed before the runs):"))
+    return Section("Findings", blocks)
+
+
+def _problem_section(data: Data, problem: str) -> Section:
+    rows = [r for r in data.cells if r["problem"] == problem]
+    chosen = data.chosen(problem)
+    first = rows[0]
+    lengths = data.lengths[problem]
+    bases = sorted({r["baseline"] for r in rows})
+    base_text = fmt(bases[0]) if len(bases) == 1 else "depends on T (see the table)"
+    blocks: list[Block] = [Paragraph(
+        f"Metric: test {first['metric_name']} on the stored test split, of the checkpoint best on validation "
+        f"({'higher' if first['higher_is_better'] else 'lower'} is better). Baseline (no memory, analytic): "
+        f"{base_text}. Score: 0 at the baseline, 1 perfect. Solved rule (pre-registered): {first['solved_rule']}.")]
+    several = any(sum(1 for s in rows if all(s[k] == r[k] for k in CELL)) > 1 for r in rows)
+    settings = [k for k in SETTINGS if len({r[k] for r in rows}) > 1]  # the ones that differ within this problem
+    with_base = len(bases) > 1  # else the paragraph above gives it
+    header = ["T", "arch (✓ shown)" if several else "arch", *settings,
+              "seeds (ok)", f"{first['metric_name']} median [95% CI]"] + (["baseline"] if with_base else []) + [
+        "score", "verdict", "solved at update", "params", "train s"]
+    columns = ["num", "name"] + ["num"] * len(settings) + ["num", "num"] + (
+        ["num"] if with_base else []) + ["num", "verdict", "num", "num", "num"]
+    table_rows = []
+    for r in rows:
+        table_rows.append([
+            str(r["seq_len"]), r["arch"] + (" ✓" if several and r["chosen"] else ""), *(fmt(r[k]) for k in settings),
+            f"{r['n_seeds']} ({r['n_ok']})", median_interval(r), *([fmt_metric(r["baseline"], r)] if with_base else []),
+            "–" if r["score"] is None else f"{r['score']:.2f}", Badge(r["verdict_text"], r["verdict"]),
+            fmt(_int(r["median_steps_to_solve"])), fmt(_int(r["params"])), fmt(r["median_train_seconds"]),
+        ])
+    caption = "Per cell: median over seeds of the test metric with a 95% bootstrap interval; solved at update: "\
+              "median first update where validation met the solved rule; train s: median seconds of training per run."
+    if several:
+        caption += " ✓: the setting the figures and the overview show (the best median validation metric)."
+    blocks.append(Table(header, table_rows, caption=caption, columns=columns))
+
+    references = "the no-memory baseline" + (
+        " and the solved threshold" if any(data.thresholds[(problem, t)] is not None for t in lengths) else
+        f" (the solved rule reads another metric: {first['solved_rule']})")
+    if len(lengths) >= 2:
+        fig = figs.metric_vs_length(problem, chosen, {t: data.thresholds[(problem, t)] for t in lengths})
+        blocks.append(FigureBlock(f"length_{problem}.png", f"{problem}: test metric against T",
+                                  f"{problem}: median test metric against training length T, with 95% bootstrap "
+                                  f"intervals over seeds, {references}.",
+                                  figs.render(fig)))
+    curves = _curve_panels(data, problem)
+    if curves:
+        fig = figs.learning_curves(problem, first["metric_name"], curves)
+        how = ("thin: one seed; bold: median over seeds" if max(r["n_seeds"] for r in chosen) > 1
+               else "one line per run")
+        blocks.append(FigureBlock(f"curves_{problem}.png", f"{problem}: learning curves",
+                                  f"{problem}: validation metric during training ({how}), with {references}.",
+                                  figs.render(fig)))
+    if len({r["lr"] for r in rows}) > 1:
+        picked = {(r["arch"], r["seq_len"], r["lr"]) for r in chosen}
+        fig = figs.lr_sensitivity(problem, rows, picked, {t: data.thresholds[(problem, t)] for t in lengths})
+        blocks.append(FigureBlock(f"lr_{problem}.png", f"{problem}: learning-rate sensitivity",
+                                  f"{problem}: median test metric against learning rate per T; a ring marks the rate "
+                                  "chosen on validation.", figs.render(fig)))
+    generalisation = _generalisation_panels(data, problem)
+    if generalisation:
+        fig = figs.length_generalisation(problem, first["metric_name"], generalisation)
+        blocks.append(FigureBlock(f"generalisation_{problem}.png", f"{problem}: length generalisation",
+                                  f"{problem}: median test metric against evaluation length, one panel per training "
+                                  f"length (the vertical line), with {references}.",
+                                  figs.render(fig)))
+    if len(lengths) >= 2:
+        fig = figs.cost_horizon(problem, _horizon_costs(data, problem), lengths)
+        caption = (f"{problem}: each architecture's memory horizon (longest T whose cell is solved) against its "
+                   "parameter count and against the training time of one run at that length; the grey steps are "
+                   "the frontier (the longest horizon reached at or below each cost).")
+    else:
+        fig = figs.cost(problem, chosen)
+        caption = (f"{problem}: median test metric against parameter count and against training time per run, one "
+                   "point per architecture; the grey steps are the frontier (the best metric reached at or below "
+                   "each cost).")
+    blocks.append(FigureBlock(f"cost_{problem}.png", f"{problem}: cost", caption, figs.render(fig)))
+    pairs = data.comparisons.filter(pl.col("problem") == problem) if data.comparisons.height else data.comparisons
+    if pairs.height and (pairs["relation"] == "tied").all():
+        shared = _range_text(pairs["n_shared"].to_list())
+        blocks.append(Paragraph(f"No pair of architectures is separated on the seeds both ran ({pairs.height} "
+                                f"pair{'s' * (pairs.height != 1)}, {shared} shared seed{'s' * (shared != '1')} "
+                                "each): all tied.", lead="Head to head:"))
+    elif pairs.height:
+        # the comparison is made within equal settings: show those that differ between its rows
+        extra = [k for k in SETTINGS if k in pairs.columns and pairs[k].n_unique() > 1]
+        blocks.append(Table(
+            ["T", *extra, "architecture A", "architecture B", "shared seeds", "A better", "B better", "A is"],
+            [[str(r["seq_len"]), *(fmt(r[k]) for k in extra), r["arch_a"], r["arch_b"], str(r["n_shared"]),
+              str(r["a_wins"]), str(r["b_wins"]), r["relation"]]
+             for r in pairs.sort("seq_len", *extra).iter_rows(named=True)],
+            caption="Head to head on the seeds both architectures ran: on how many each one's test metric was "
+                    "better beyond both runs' test noise; 'A is above/below B' only where the seeds agree "
+                    "(rules above), else tied.",
+            columns=["num", *["num"] * len(extra), "name", "name", "num", "num", "num", ""]))
+    return Section(f"Problem: {problem}", blocks)
+
+
+def _horizon_costs(data: Data, problem: str) -> list[dict]:
+    out = []
+    for arch in data.archs:
+        mine = sorted((r for r in data.chosen(problem) if r["arch"] == arch), key=lambda r: r["seq_len"])
+        if not mine:
+            continue
+        horizon = data.horizon.get((arch, problem))
+        at = next((r for r in mine if r["seq_len"] == horizon), mine[-1])
+        out.append({"arch": arch, "horizon": horizon, "params": max((r["params"] or 0) for r in mine) or None,
+                    "seconds": at["median_train_seconds"]})
     return out
 
 
-# ---- plots ------------------------------------------------------------------------------------------
-def pyplot():
-    """matplotlib.pyplot on the file-only Agg backend (no display, safe off the main thread). Imported on first
-    use: it costs about a second, which a caller may spend early, in a thread, while it waits for other work."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+def _int(value) -> int | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else int(round(value))
 
 
-def _png(fig) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    pyplot().close(fig)
-    return buffer.getvalue()
+def _chosen_runs(data: Data, problem: str) -> pl.DataFrame:
+    keys = CELL + [k for k in SETTINGS if k in data.summary.columns]
+    picked = pl.DataFrame([{k: r[k] for k in keys} for r in data.chosen(problem)],
+                          schema={k: data.metrics.schema[k] for k in keys})
+    return data.metrics.join(picked, on=keys, how="semi", nulls_equal=True)
 
 
-def plots(summary: list[dict], metrics: pl.DataFrame, curves: pl.DataFrame) -> dict[str, bytes]:
-    plt = pyplot()
-
-    images: dict[str, bytes] = {}
-    problems = list(dict.fromkeys(r["problem"] for r in summary))
-    archs = list(dict.fromkeys(r["arch"] for r in summary))
-    colors = {a: plt.cm.tab10(i % 10) for i, a in enumerate(archs)}
-    joined = curves.join(metrics.select("run_id", "problem", "arch", "seq_len", "baseline", "metric_name"),
-                         on="run_id", how="inner")
-    for problem in problems:
-        rows = [r for r in summary if r["problem"] == problem]
-        lens = sorted({r["seq_len"] for r in rows})
-        fig, axes = plt.subplots(1, len(lens), figsize=(4.5 * len(lens), 3.4), squeeze=False)
-        for ax, seq_len in zip(axes[0], lens, strict=True):
-            part = joined.filter((pl.col("problem") == problem) & (pl.col("seq_len") == seq_len))
-            for arch in archs:
-                line = (part.filter(pl.col("arch") == arch).group_by("step").agg(pl.col("test_metric").mean())
-                        .sort("step"))
-                if line.height:
-                    ax.plot(line["step"], line["test_metric"], label=arch, color=colors[arch])
-            if part.height:
-                ax.axhline(part["baseline"][0], ls="--", color="gray", label="baseline")
-                ax.set_ylabel(f"test {part['metric_name'][0]} (probe set)")
-            ax.set_title(f"{problem}, T={seq_len}")
-            ax.set_xlabel("update")
-            ax.legend(fontsize=7)
-        images[f"curves_{problem}.png"] = _png(fig)
-
-        fig, ax = plt.subplots(figsize=(5.5, 3.6))
-        for arch in archs:
-            pts = sorted((r for r in rows if r["arch"] == arch and r["mean"] is not None), key=lambda r: r["seq_len"])
-            if not pts:
-                continue
-            xs, ys = [r["seq_len"] for r in pts], [r["mean"] for r in pts]
-            err = [[r["mean"] - r["low"] if r["low"] is not None else 0 for r in pts],
-                   [r["high"] - r["mean"] if r["high"] is not None else 0 for r in pts]]
-            ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=arch, color=colors[arch])
-        ax.axhline(rows[0]["baseline"], ls="--", color="gray", label="baseline")
-        ax.set_xlabel("sequence length T")
-        ax.set_ylabel(f"test {rows[0]['metric_name']} (mean, 95% interval over seeds)")
-        ax.set_title(problem)
-        ax.legend(fontsize=7)
-        images[f"length_{problem}.png"] = _png(fig)
-
-    columns = [(r["problem"], r["seq_len"]) for r in summary]
-    columns = list(dict.fromkeys(columns))
-    grid = [[next((r["frac_solved"] for r in summary if r["arch"] == a and (r["problem"], r["seq_len"]) == c),
-                  float("nan")) for c in columns] for a in archs]
-    fig, ax = plt.subplots(figsize=(1.1 * len(columns) + 2, 0.5 * len(archs) + 1.5))
-    ax.imshow(grid, vmin=0, vmax=1, cmap="Greens", aspect="auto")
-    ax.set_xticks(range(len(columns)), [f"{p}\nT={t}" for p, t in columns], fontsize=7)
-    ax.set_yticks(range(len(archs)), archs)
-    for i, line in enumerate(grid):
-        for j, value in enumerate(line):
-            ax.text(j, i, "–" if value != value else f"{value:.0%}", ha="center", va="center", fontsize=8)
-    ax.set_title("fraction of seeds solved")
-    images["solved_map.png"] = _png(fig)
-    return images
+def _curve_panels(data: Data, problem: str) -> list[dict]:
+    runs = _chosen_runs(data, problem).filter(pl.col("status") == "ok")
+    if not runs.height or not data.curves.height:
+        return []
+    points = (data.curves.join(runs.select("run_id", "arch", "seq_len", "seed"), on="run_id", how="inner")
+              .filter(pl.col("val_metric").is_not_null() & pl.col("val_metric").is_finite())
+              .sort("run_id", "step"))
+    panels = []
+    for t in data.lengths[problem]:
+        part = points.filter(pl.col("seq_len") == t)
+        if not part.height:
+            continue
+        order = {a: i for i, a in enumerate(data.archs)}
+        runs_out = [{"arch": g["arch"][0], "steps": g["step"].to_list(), "values": g["val_metric"].to_list()}
+                    for _, g in part.group_by("run_id", maintain_order=True)]
+        runs_out.sort(key=lambda r: order.get(r["arch"], len(order)))
+        base = next(r["baseline"] for r in data.chosen(problem) if r["seq_len"] == t)
+        panels.append({"seq_len": t, "baseline": base, "threshold": data.thresholds[(problem, t)], "runs": runs_out})
+    return panels
 
 
-# ---- the document -------------------------------------------------------------------------------------
-def build(metrics: pl.DataFrame, curves: pl.DataFrame, config: dict, environment: dict) -> tuple[Doc, dict, list]:
-    """(document, images, summary) from validated metrics and curves."""
-    summary = summarize(metrics)
-    images = plots(summary, metrics, curves)
-    doc = Doc()
-    doc.h(1, "rnnbench: which recurrent architecture remembers what, at which length, at what cost")
-    doc.p(f"{metrics.height} jobs: {metrics['arch'].n_unique()} architectures x "
-          f"{metrics.select('problem', 'seq_len').n_unique()} (problem, length) cells x "
-          f"{metrics['seed'].n_unique()} seed(s). Metrics: metrics.parquet (one row per job); curves: curves.parquet.")
-    doc.h(2, "Findings")
-    doc.bullets(findings(summary, metrics))
-    doc.h(2, "Solved map")
-    doc.image("solved_map.png", "fraction of seeds solved per architecture and (problem, length)")
-    for problem in dict.fromkeys(r["problem"] for r in summary):
-        rows = [r for r in summary if r["problem"] == problem]
-        doc.h(2, f"Problem: {problem}")
-        doc.p(f"Metric: test {rows[0]['metric_name']} on the stored test split "
-              f"({'higher' if rows[0]['higher_is_better'] else 'lower'} is better). Analytic baseline (no memory): "
-              f"{fmt(rows[0]['baseline'])}. Score = normalised distance from baseline (0) to perfect (1). "
-              f"Solved rule (pre-registered): {rows[0]['solved_rule']}.")
-        doc.table(
-            ["T", "arch", "seeds (ok)", f"{rows[0]['metric_name']} mean [95% CI]", "best seed", "baseline", "score",
-             "solved", "verdict", "params", "train s", "updates/s"],
-            [[r["seq_len"], r["arch"], f"{r['seeds']} ({r['ok']})", interval(r), fmt(r["best"]), fmt(r["baseline"]),
-              fmt(r["score"], 3), f"{r['frac_solved']:.0%}", r["verdict"], fmt(r["params"]),
-              fmt(r["train_seconds"], 3), fmt(r["steps_per_second"], 3)] for r in rows],
-        )
-        doc.image(f"length_{problem}.png", f"{problem}: test metric against sequence length")
-        doc.image(f"curves_{problem}.png", f"{problem}: learning curves")
-    doc.h(2, "Architectures")
-    arch_rows = (metrics.group_by("arch", "problem", "hidden_size").agg(pl.col("params").max(),
-                 pl.col("state_size").max()).sort("arch", "problem"))
-    doc.table(["arch", "problem", "hidden", "params (with readout)", "state size", "source"],
-              [[a, p, h, fmt(n), fmt(s), ARCHS[a].source] for a, p, h, n, s in arch_rows.iter_rows()])
-    bad = metrics.filter(pl.col("status") != "ok")
-    doc.h(2, "Failed and diverged jobs")
-    if bad.height:
-        doc.table(["run", "status", "steps done", "error"],
-                  [[r["run_id"], r["status"], r["steps_done"], (r["error"] or "")[:300]]
-                   for r in bad.iter_rows(named=True)])
-    else:
-        doc.p("None: every job finished ok.")
-    doc.h(2, "Run configuration and environment")
-    doc.code(json.dumps({"config": config, "environment": environment}, indent=2, default=str))
-    return doc, images, summary
+def _generalisation_panels(data: Data, problem: str) -> list[dict]:
+    """Only where the metrics have an eval_len column with more than one value."""
+    if "eval_len" not in data.metrics.columns:
+        return []
+    runs = _chosen_runs(data, problem).filter((pl.col("status") == "ok") & pl.col("eval_len").is_not_null())
+    if runs["eval_len"].n_unique() < 2:
+        return []
+    grouped = (runs.group_by("seq_len", "arch", "eval_len")
+               .agg(pl.col("test_metric").median().alias("median"), pl.col("baseline").first())
+               .sort("seq_len", "arch", "eval_len"))
+    panels = []
+    for t in data.lengths[problem]:
+        points = grouped.filter(pl.col("seq_len") == t).to_dicts()
+        if points:
+            panels.append({"seq_len": t, "points": points,
+                           "threshold": {p["eval_len"]: solved_threshold(problem, p["eval_len"]) for p in points}})
+    return panels
+
+
+def _architectures(data: Data) -> Section:
+    rows = (data.metrics.group_by("arch", "problem", "hidden_size")
+            .agg(pl.col("params").max(), pl.col("state_size").max()).to_dicts())
+    rows.sort(key=lambda r: (data.archs.index(r["arch"]), data.problems.index(r["problem"]), r["hidden_size"]))
+    return Section("Architectures", [Table(
+        ["arch", "problem", "hidden", "params (with readout)", "state size", "source"],
+        [[r["arch"], r["problem"], str(r["hidden_size"]), fmt(r["params"]), fmt(r["state_size"]),
+          ARCHS[r["arch"]].source if r["arch"] in ARCHS else "–"] for r in rows],
+        columns=["", "", "num", "num", "num", ""])])
+
+
+def _failures(data: Data) -> Section:
+    m = data.metrics
+    bad = m.filter((pl.col("status") != "ok") | pl.col("outcome").is_in(["diverged", "failed"]))
+    if not bad.height:
+        return Section("Failed and diverged jobs", [Paragraph("None: every job finished and none diverged.")])
+    bad = bad.sort("problem", "seq_len", "arch", "seed")
+    extra = [k for k in SETTINGS if k != "steps" and k in bad.columns and m[k].n_unique() > 1]
+    rows = []
+    for r in bad.iter_rows(named=True):
+        error = (r["error"] or "").strip()
+        if len(error) > ERROR_CHARS:
+            error = error[:ERROR_CHARS] + f"… ({len(error) - ERROR_CHARS} more characters in metrics.parquet)"
+        rows.append([r["problem"], str(r["seq_len"]), r["arch"], str(r["seed"]), *(fmt(r[k]) for k in extra),
+                     Badge(r["outcome"] or r["status"], "diverged" if r["outcome"] == "diverged" else "no result"),
+                     f"{r['steps_done']:,} of {r['steps']:,}", error or "–", r["run_id"]])
+    failed = int((bad["status"] == "failed").sum())
+    text = (f"{bad.height} of {m.height} jobs: {failed} failed (infrastructure: counted apart, not as a result) and "
+            f"{bad.height - failed} diverged (counted as not solved).")
+    return Section("Failed and diverged jobs", [Paragraph(text), Table(
+        ["problem", "T", "arch", "seed", *extra, "outcome", "updates done", "error", "run"], rows,
+        columns=["", "num", "", "num", *["num"] * len(extra), "", "num", "err", "id"])])
+
+
+def _configuration(config: dict, environment: dict) -> Section:
+    text = json.dumps({"config": config, "environment": environment}, indent=2, default=str)
+    return Section("Run configuration and environment", [
+        Paragraph("Everything needed to run this sweep again: the flow's configuration and the software it ran on "
+                  "(package versions include torch)."),
+        Code(text, "config and environment (JSON)")])
+
+
+def build(metrics: pl.DataFrame, curves: pl.DataFrame, config: dict, environment: dict) -> Report:
+    """The report of validated metrics (one row per run) and curves (validation metric per update)."""
+    data = prepare(metrics, curves)
+    sentences = list(verdicts.findings(data.summary, data.comparisons))
+    details = Section("Details per problem", [Paragraph(
+        "Per problem: every cell with its interval and verdict, then only the figures the data supports (metric "
+        "against T where there are two or more lengths, learning-rate sensitivity where rates were swept).")],
+        [_problem_section(data, p) for p in data.problems])
+    sections = [_answer(data), _findings(data, sentences), details, _architectures(data), _failures(data),
+                _configuration(config, environment)]
+    return Report(TITLE, _facts(data, environment), sections, sentences, data.summary)
+
+
+__all__ = ["Badge", "Bullets", "Code", "FigureBlock", "MarkdownParagraph", "Paragraph", "Report", "Section", "Table",
+           "build", "md_cell", "md_text", "prepare", "slug", "solved_threshold"]

@@ -26,6 +26,29 @@ def estimated_seconds(spec: RunSpec) -> float:
     return spec.steps * spec.seq_len * (STEP_OVERHEAD_S + macs * MAC_S)
 
 
+def plan_text(config, cpus: int) -> str:
+    """One paragraph printed before any work: how many jobs, how much compute by the cost model, and what that
+    means on `cpus` cores here; for a subset, also what the whole sweep would take."""
+    def hours(specs) -> float:
+        return sum(estimated_seconds(s) for s in specs) / 3600
+
+    def wall(h: float) -> str:
+        seconds = h * 3600 / max(1, cpus)
+        return f"{seconds / 60:.0f} min" if seconds < 2 * 3600 else f"{seconds / 3600:.1f} h"
+
+    runs = config.runs()
+    cells = {(s.problem, s.seq_len) for s in runs}
+    text = (f"plan: {len(runs)} jobs ({len(cells)} problem x length cells, {len(config.archs)} archs, "
+            f"{len(config.learning_rates())} learning rate(s), {config.seeds} seeds), about {hours(runs):.2f} "
+            f"CPU-hours by the cost model: ~{wall(hours(runs))} on {cpus} cores here, less where runs stop early "
+            f"(a GPU share runs a job several times faster than one core)")
+    if config.subset:
+        whole = config.all_runs()
+        text += (f"; subset {config.subset} of {len(whole)} jobs in all, which would take about "
+                 f"{hours(whole):.1f} CPU-hours: ~{wall(hours(whole))} on {cpus} cores here")
+    return text
+
+
 def chunk_jobs(specs: list[RunSpec], workers: int, target_s: float = CHUNK_TARGET_S) -> list[list[RunSpec]]:
     """Longest-processing-time-first packing: as many chunks as keeps every worker busy twice over, fewer when
     the jobs are so small that a task per job would cost more in orchestration than in training. Jobs of

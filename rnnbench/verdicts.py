@@ -20,8 +20,10 @@ BOOTSTRAP_RESAMPLES = 4000
 SETTINGS = ("lr", "hidden_size", "min_len", "num_layers", "bidirectional", "dropout", "bias", "proj_size",
             "forget_bias", "recurrent_init", "steps", "batch_size")
 CELL = ("problem", "seq_len", "arch", *SETTINGS)
-# archs are compared at the same problem, length and training settings (hidden size may differ per arch)
-PAIRING = ("problem", "seq_len", *(s for s in SETTINGS if s != "hidden_size"))
+# a (problem, T, arch) may have several cells (swept settings): one is chosen on validation, and archs are
+# compared at their chosen cells
+CHOICE = ("problem", "seq_len", "arch")
+PAIRING = ("problem", "seq_len")
 
 RULES = (
     "Each run first gets its own outcome: *solved* when its test metric meets the problem's pre-registered rule; "
@@ -36,7 +38,9 @@ RULES = (
     f"({BOOTSTRAP_RESAMPLES} resamples), which never leaves the range the runs span. Two archs are ranked within a "
     "(problem, length) only when one is better on at least 2/3 of their shared seeds and worse on none, a seed "
     "counting when the difference exceeds 1.96 combined standard errors of the two runs (both scored on the same "
-    "test sequences) or one run diverged; otherwise they are tied. The test metric is the best-on-validation "
+    "test sequences) or one run diverged; otherwise they are tied. Where settings were swept (e.g. learning "
+    "rates), each (problem, length, arch) is represented by the setting with the best median validation metric "
+    "over its seeds, and archs are compared at those settings. The test metric is the best-on-validation "
     "checkpoint's; every choice reads the validation split only."
 )
 
@@ -128,6 +132,7 @@ def summarize(metrics: pl.DataFrame) -> pl.DataFrame:
         score = None
         if median is not None:
             score = (median - baseline) / (1 - baseline) if higher else 1 - median / baseline
+        val = [v for v in ok["val_metric_best"].to_list() if v is not None]
         params = group["params"].drop_nulls()
         states = group["state_size"].drop_nulls()
         rows.append({
@@ -144,10 +149,28 @@ def summarize(metrics: pl.DataFrame) -> pl.DataFrame:
             "state_size": int(states[0]) if states.len() else None,
             "median_train_seconds": _median(ok["train_seconds"].to_list()),
             "solved_rule": group["solved_rule"][0],
+            "val_median": float(np.median(val)) if val else None, "chosen": False,
         })
+    best: dict[tuple, dict] = {}
+    for row in rows:  # in CELL order: on a tie the smaller setting (e.g. learning rate) is kept
+        key = tuple(row[k] for k in CHOICE)
+        if row["val_median"] is not None and (key not in best or _val_better(row, best[key])):
+            best[key] = row
+    for row in rows:
+        key = tuple(row[k] for k in CHOICE)
+        row["chosen"] = best[key] is row if key in best else _first_of(rows, row)
     from schemas.summary import summary_frame
 
     return summary_frame(rows)
+
+
+def _val_better(a: dict, b: dict) -> bool:
+    return a["val_median"] > b["val_median"] if a["higher_is_better"] else a["val_median"] < b["val_median"]
+
+
+def _first_of(rows: list[dict], row: dict) -> bool:
+    """Where no setting of a (problem, T, arch) has a validation metric (all diverged or failed), the first."""
+    return next(r for r in rows if all(r[k] == row[k] for k in CHOICE)) is row
 
 
 # ---- arch against arch -----------------------------------------------------------------------------------
@@ -167,11 +190,15 @@ def _better(a: tuple[float, float] | None, b: tuple[float, float] | None, higher
     return 1 if diff > margin else -1 if diff < -margin else 0
 
 
-def compare_archs(metrics: pl.DataFrame) -> pl.DataFrame:
-    """One row per pair of archs within a (problem, seq_len, settings) group: shared seeds (both runs not
-    failed), per-seed wins each way, and `relation` of arch_a to arch_b ('above', 'below' or 'tied')."""
+def compare_archs(metrics: pl.DataFrame, summary: pl.DataFrame | None = None) -> pl.DataFrame:
+    """One row per pair of archs within a (problem, seq_len), each at its chosen cell (summary's `chosen`,
+    computed when not given): shared seeds (both runs not failed), per-seed wins each way, and `relation` of
+    arch_a to arch_b ('above', 'below' or 'tied')."""
     out = []
-    usable = metrics.filter(pl.col("outcome") != "failed")
+    summary = summarize(metrics) if summary is None else summary
+    chosen = summary.filter(pl.col("chosen")).select(list(CELL))
+    usable = metrics.join(chosen.with_columns(pl.col(k).cast(metrics.schema[k]) for k in CELL), on=list(CELL),
+                          how="semi", nulls_equal=True).filter(pl.col("outcome") != "failed")
     for keys, group in usable.sort(list(PAIRING), nulls_last=True).group_by(list(PAIRING), maintain_order=True):
         higher = bool(group["higher_is_better"][0])
         by_arch: dict[str, dict[int, dict]] = {}
@@ -210,12 +237,16 @@ def findings(summary: pl.DataFrame, comparisons: pl.DataFrame) -> list[str]:
     beat the baseline, and the rankings the paired comparison supports. Never names a best arch where no run
     beat the baseline."""
     out: list[str] = []
-    for (problem, seq_len), cells in summary.group_by(["problem", "seq_len"], maintain_order=True):
+    for (problem, seq_len), cells in summary.filter(pl.col("chosen")).group_by(["problem", "seq_len"],
+                                                                               maintain_order=True):
         rows = cells.to_dicts()
         head = f"{problem} at T={seq_len} ({rows[0]['metric_name']}, baseline {_fmt(rows[0]['baseline'])})"
+        swept = summary.filter((pl.col("problem") == problem) & (pl.col("seq_len") == seq_len))["lr"].n_unique() > 1
+        if swept:
+            head += ", each arch at the learning rate it did best with on validation"
         by_verdict: dict[str, list[str]] = {}
         for r in rows:
-            label = r["arch"] if cells["lr"].n_unique() == 1 else f"{r['arch']} (lr {r['lr']:g})"
+            label = r["arch"] if not swept else f"{r['arch']} (lr {r['lr']:g})"
             by_verdict.setdefault(r["verdict"], []).append(f"{label} {r['verdict_text'].split('(', 1)[-1][:-1]}")
         parts = []
         for verdict in VERDICTS:

@@ -49,6 +49,8 @@ class Summary(pap.DataFrameModel):
     state_size: int = pap.Field(ge=1, nullable=True)
     median_train_seconds: float = pap.Field(ge=0, nullable=True)
     solved_rule: str
+    val_median: float = pap.Field(ge=0, nullable=True)  # median best validation metric over ok seeds
+    chosen: bool  # the cell that represents its (problem, seq_len, arch): best val_median among its settings
 
     class Config:
         strict = True

@@ -18,6 +18,7 @@ from flows.api_server import LocalApi, RuntimeStartError
 from rnnbench.config import from_preset
 from rnnbench.train import train_and_evaluate
 from schemas.metrics import Curves, Metrics, read_validated
+from schemas.summary import Summary
 from tasks import dataset_store
 from tests.processes import listening, processes_mentioning
 
@@ -44,8 +45,7 @@ def test_smoke_flow_writes_valid_metrics_curves_and_report(smoke_run):
     assert set(metrics["arch"]) == {"rnn_tanh", "gru", "lstm"}
     assert set(metrics["problem"]) == {"copy_memory", "sequential_xor", "adding"}
     assert set(curves["run_id"]) == set(metrics["run_id"])
-    for name in ("report.md", "report.html", "plots/solved_map.png", "plots/curves_adding.png",
-                 "plots/length_sequential_xor.png"):
+    for name in ("report.md", "report.html", "summary.parquet", "plots/overview.png", "plots/curves_adding.png"):
         assert (out / name).stat().st_size > 0, name
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "plots/" not in html.split("<body>")[1].split("<pre>")[0]
@@ -210,3 +210,21 @@ def test_local_api_that_cannot_start_is_a_clear_error():
         with pytest.raises(RuntimeStartError, match=rf"Prefect API on http://127.0.0.1:{api.port}/api exited"):
             api.wait_ready(timeout=100)
     assert api.process is None
+
+
+@pytest.mark.e2e
+def test_diverging_runs_are_recorded_counted_and_listed(prefect_api, tmp_path):
+    """A huge learning rate: every seed diverges. Each run says so with its steps_done, the cell counts them
+    in n (not dropped), and the report lists them."""
+    out = tmp_path / "out"
+    argv = ["--preset", "smoke", "--problems", "adding", "--archs", "rnn_relu", "--lr", "1e6", "--seeds", "3",
+            "--steps", "40", "--out", str(out)]
+    assert compare.main(argv) == 0  # diverging is a result, not a failure
+    metrics = read_validated(str(out / "metrics.parquet"), Metrics)
+    assert metrics["outcome"].to_list() == ["diverged"] * 3 and set(metrics["status"]) == {"diverged"}
+    assert all(0 < s < 40 for s in metrics["steps_done"])
+    summary = read_validated(str(out / "summary.parquet"), Summary)
+    row = summary.row(0, named=True)
+    assert (row["n_seeds"], row["n_diverged"], row["n_solved"], row["verdict"]) == (3, 3, 0, "diverged")
+    report = (out / "report.md").read_text()
+    assert "Failed and diverged jobs" in report and report.count("diverged") >= 3

@@ -181,6 +181,26 @@ def test_every_swept_setting_is_its_own_cell():
                     runs(ADDING, [0.16, 0.16, 0.16], "lstm", lr=1e-2, se=0.01))
     summary = summarize(metrics)
     assert summary.height == 2 and sorted(summary["verdict"]) == ["at baseline", "solved"]
+    # the rate that did best on validation represents the arch; the sentences speak of it alone
+    chosen = summary.filter(summary["chosen"])
+    assert chosen.height == 1 and chosen["lr"][0] == 1e-3
+    text = " ".join(findings(summary, compare_archs(metrics, summary)))
+    assert "lstm (lr 0.001) 3 of 3 solved" in text and "0.01" not in text
+
+
+def test_archs_are_compared_at_their_chosen_rates():
+    metrics = frame(runs(ADDING, [0.001, 0.002, 0.003], "lstm", lr=1e-3), runs(ADDING, [0.16] * 3, "lstm", lr=1e-2),
+                    runs(ADDING, [0.166, 0.165, 0.167], "gru", lr=1e-3), runs(ADDING, [0.1, 0.1, 0.1], "gru", lr=1e-2,
+                                                                             se=0.001))
+    (pair,) = compare_archs(metrics).to_dicts()
+    # gru at 1e-2 (validation 0.1) against lstm at 1e-3 (0.002): lstm better on every seed
+    assert (pair["arch_a"], pair["arch_b"], pair["relation"], pair["b_wins"]) == ("gru", "lstm", "below", 3)
+
+
+def test_a_cell_without_any_validation_metric_is_still_represented():
+    metrics = frame(runs(ADDING, ["diverged"] * 3, "lstm", lr=1e-3), runs(ADDING, ["diverged"] * 3, "lstm", lr=1e-2))
+    summary = summarize(metrics)
+    assert summary["chosen"].to_list() == [True, False]
 
 
 def test_rules_paragraph_states_the_pre_registered_threshold():

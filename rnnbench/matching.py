@@ -1,0 +1,59 @@
+"""Iso-parameter and iso-state races: each arch's hidden size chosen so its size is closest to one target."""
+
+from __future__ import annotations
+
+from rnnbench.problems import get_problem
+
+MAX_HIDDEN = 4096
+TOLERANCE = 0.10  # a race is refused when an arch cannot come within 10% of the target
+
+
+def model_size(kind: str, arch: str, problem_name: str, hidden_size: int, model) -> int:
+    """Parameters of the whole model (core by its closed form, plus the linear readout), or its state size."""
+    # imported here: the closed forms live beside the modules they count, which import torch
+    from rnnbench.inspection import params_formula
+    from rnnbench.model import state_size
+
+    if kind == "state":
+        return state_size(arch, hidden_size, model.num_layers, model.bidirectional, model.proj_size)
+    problem = get_problem(problem_name)
+    core = params_formula(arch, problem.input_size, hidden_size, model.num_layers, model.bidirectional,
+                          model.proj_size, model.bias, model.dropout)
+    features = (model.proj_size or hidden_size) * (2 if model.bidirectional else 1)
+    return core + features * problem.output_size + problem.output_size
+
+
+def closest(kind: str, target: int, arch: str, problem_name: str, model) -> tuple[int, int, tuple[int, int]]:
+    """(hidden size, its size, (nearest size below the target, nearest above)) for one arch. Sizes grow with
+    the hidden size, so the scan stops at the first size past the target."""
+    below, above = None, None
+    low_h = model.proj_size + 1 if model.proj_size else 1
+    for hidden in range(low_h, MAX_HIDDEN + 1):
+        size = model_size(kind, arch, problem_name, hidden, model)
+        if size <= target:
+            below = (hidden, size)
+        else:
+            above = (hidden, size)
+            break
+    candidates = [c for c in (below, above) if c is not None]
+    hidden, size = min(candidates, key=lambda c: (abs(c[1] - target), c[0]))
+    return hidden, size, (below[1] if below else None, above[1] if above else None)
+
+
+def matched_hidden_sizes(match: str, problem_name: str, archs: list[str], model) -> dict[str, int]:
+    """arch -> hidden size for `match` ('params=N' or 'state=N'); raises ValueError, with the nearest
+    achievable sizes of every arch that cannot come within 10% of N."""
+    from rnnbench.config import parse_match
+
+    kind, target = parse_match(match)
+    chosen, misses = {}, []
+    for arch in archs:
+        hidden, size, (below, above) = closest(kind, target, arch, problem_name, model)
+        chosen[arch] = hidden
+        if abs(size - target) > TOLERANCE * target:
+            near = " or ".join(str(v) for v in (below, above) if v is not None)
+            misses.append(f"{arch} (nearest {near})")
+    if misses:
+        raise ValueError(f"--match {match}: on {problem_name}, no hidden size up to {MAX_HIDDEN} brings {', '.join(misses)} within "
+                         f"10% of {target}")
+    return chosen

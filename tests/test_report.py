@@ -1,0 +1,303 @@
+"""The report from synthetic metrics: escaped Markdown, Markdown and HTML saying the same, figures only where the
+data supports them, a self-contained page, no pyplot."""
+
+from __future__ import annotations
+
+import base64
+import html.parser
+import json
+import random
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+from markdown_it import MarkdownIt
+
+from rnnbench import report, report_figures
+from rnnbench.archs import ARCHS
+from rnnbench.problems import get_problem
+from schemas.metrics import Curves, Metrics, curves_frame, metrics_frame, validated
+
+ROOT = Path(__file__).resolve().parent.parent
+NASTY_ERROR = "RuntimeError: worker died | exit code 137\nsecond line with <angle> and *stars* and `ticks`"
+
+# where each architecture stops solving (longest solved T) in the synthetic sweep
+HORIZONS = {"lstm": 100, "gru": 50, "rnn_tanh": 0, "mingru": 50, "lru": 100, "indrnn": 10}
+
+
+# ---- synthetic frames with the columns of the metrics contract --------------------------------------------------
+def sweep_frames(archs=("rnn_tanh", "gru", "lstm"), lengths=None, seeds=3, lrs=(3e-3,), failures=True,
+                 eval_lens=None, steps=200, points=8) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(metrics, curves) of a made-up sweep: one row per run with every column of the metrics contract, and
+    validation curves. `lengths`: problem -> training lengths. `eval_lens`: add an eval_len column (one row per
+    run and evaluation length). Deterministic."""
+    lengths = lengths or {"adding": [10, 50], "sequential_xor": [10]}
+    rng = random.Random(0)
+    rows, curve_rows = [], []
+    for problem_name, ts in lengths.items():
+        problem = get_problem(problem_name)
+        hib = problem.higher_is_better
+        for t in ts:
+            baseline = problem.baseline(t)
+            for arch in archs:
+                for lr in lrs:
+                    for seed in range(seeds):
+                        run_id = f"{problem_name}-{t}-{arch}-{lr:g}-{seed}"
+                        lr_ok = lr == max(lrs)  # the larger rate learns, the smaller lags
+                        horizon = HORIZONS.get(arch, 10)
+                        # gru: 2 of 3 seeds solve (still "solved"); mingru at its horizon: 1 of 3 ("split")
+                        solved = (t <= horizon and lr_ok and not (arch == "gru" and seed == 1)
+                                  and not (arch == "mingru" and t == horizon and seed > 0))
+                        status, outcome, error = "ok", None, None
+                        if failures and arch == archs[0] and seed == seeds - 1 and t == ts[-1]:
+                            status, outcome, error = "failed", "failed", NASTY_ERROR
+                        elif failures and arch == archs[-1] and seed == 0 and t == ts[-1] and lr == lrs[0]:
+                            status, outcome, error = "diverged", "diverged", "loss became nan at update 37"
+                        if status == "ok":
+                            if solved:
+                                metric = rng.uniform(0.992, 1.0) if hib else rng.uniform(0.0005, 0.006)
+                                outcome = "solved"
+                            elif (seed + t) % 2 == 0:
+                                metric = baseline + (1 - baseline) * 0.4 if hib else baseline * 0.55
+                                outcome = "beats_baseline"
+                            else:
+                                metric = baseline + rng.uniform(-0.004, 0.004)
+                                outcome = "at_baseline"
+                        else:
+                            metric = None
+                        done = steps if status == "ok" else 37
+                        params = {"lstm": 4, "gru": 3, "mingru": 2}.get(arch, 1) * 300 + 17
+                        seconds = params / 300 * t / 10 * rng.uniform(0.9, 1.1)
+                        base_row = {
+                            "run_id": run_id, "problem": problem_name, "arch": arch, "seq_len": t, "min_len": 0,
+                            "seed": seed, "hidden_size": 16, "num_layers": 1, "bidirectional": False, "dropout": 0.0,
+                            "bias": True, "proj_size": 0, "forget_bias": None, "recurrent_init": "default",
+                            "steps": steps, "steps_done": done, "lr": lr, "batch_size": 32, "clip_norm": 1.0,
+                            "n_train": 2048, "n_val": 256, "n_test": 256, "early_stop": False, "epochs": 3.1,
+                            "params": params,
+                            "state_size": 32 if arch == "lstm" else 16, "metric_name": problem.metric_name,
+                            "higher_is_better": hib, "test_metric": metric,
+                            "test_metric_last": None if metric is None else metric * 1.01,
+                            "test_se": None if metric is None else 0.002, "val_metric_best":
+                                None if metric is None else metric + (0.001 if lr == lrs[-1] else 0.0),
+                            "best_step": done, "steps_to_solve": done // 2 if outcome == "solved" else None,
+                            "outcome": outcome, "baseline": baseline,
+                            "score": None if metric is None else problem.score(metric, t),
+                            "solved": outcome == "solved", "solved_rule": problem.solved_rule(),
+                            "within_tolerance": None, "final_train_loss": None if metric is None else 0.1,
+                            "status": status, "error": error, "train_seconds": None if metric is None else seconds,
+                            "steps_per_second": None if metric is None else steps / seconds, "device": "cpu",
+                            "node": "node-a", "ray_node_id": None, "torch_version": "2.13.0",
+                            "python_version": "3.11.7",
+                        }
+                        for eval_len in eval_lens or [None]:
+                            row = dict(base_row)
+                            if eval_lens:  # a future column, so not in the schema yet: added after validation
+                                row["run_id"] = f"{run_id}-eval{eval_len}"
+                                row["_eval_len"] = eval_len
+                                if metric is not None and eval_len != t:
+                                    row["test_metric"] = metric + (baseline - metric) * min(1, eval_len / t / 4)
+                            rows.append(row)
+                        if metric is not None:
+                            for i in range(1, points + 1):
+                                step = steps * i // points
+                                value = baseline + (metric - baseline) * (1 - 0.6 ** i)
+                                curve_rows.append({"run_id": run_id, "step": step, "train_loss": 1 / i,
+                                                   "val_metric": value})
+    metrics = validated(metrics_frame(rows), Metrics, "synthetic metrics")  # exactly the metrics contract
+    curves = validated(curves_frame(curve_rows), Curves, "synthetic curves")
+    if eval_lens:
+        metrics = metrics.with_columns(pl.Series("eval_len", [r["_eval_len"] for r in rows], pl.Int64))
+    return metrics, curves
+
+
+CONFIG = {"preset": "test", "archs": ["rnn_tanh", "gru", "lstm"], "seeds": 3}
+ENVIRONMENT = {"python": "3.11.7", "packages": {"torch": "2.13.0"}, "devices": ["cpu"], "wall_seconds": 12.5}
+
+
+def build(**kwargs) -> report.Report:
+    metrics, curves = sweep_frames(**kwargs)
+    return report.build(metrics, curves, CONFIG, ENVIRONMENT)
+
+
+@pytest.fixture(scope="module")
+def full() -> report.Report:
+    return build(archs=("rnn_tanh", "gru", "lstm"), lengths={"adding": [10, 50, 100], "sequential_xor": [10]},
+                 lrs=(1e-3, 3e-3))
+
+
+# ---- helpers: tables and text as a reader sees them ----------------------------------------------------------------
+class _Tables(html.parser.HTMLParser):
+    """Every table of an HTML document as rows of whitespace-normalised cell texts; and all text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self.text: list[str] = []
+        self._cell: list[str] | None = None
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("style", "script"):
+            self._skip += 1
+        elif tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "br" and self._cell is not None:
+            self._cell.append(" ")
+
+    def handle_endtag(self, tag):
+        if tag in ("style", "script"):
+            self._skip -= 1
+        elif tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._skip:
+            return
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def parse_html(document: str) -> _Tables:
+    parser = _Tables()
+    parser.feed(document)
+    return parser
+
+
+def markdown_as_html(text: str) -> str:
+    return MarkdownIt("commonmark", {"html": True}).enable("table").render(text)
+
+
+# ---- tests -------------------------------------------------------------------------------------------------------
+def test_markdown_cell_escaping_keeps_one_cell_per_value():
+    cell = report.md_cell(NASTY_ERROR)
+    assert "\n" not in cell and "|" not in cell.replace("\\|", "")
+    rendered = parse_html(markdown_as_html(f"| a | b |\n|---|---|\n| {cell} | x |\n"))
+    assert rendered.tables == [[["a", "b"], [" ".join(NASTY_ERROR.split()), "x"]]]
+    assert report.md_text("rnn_tanh *and* _x_") == "rnn_tanh \\*and\\* \\_x\\_"
+
+
+def test_failed_jobs_table_survives_newlines_and_pipes(full):
+    md_tables = parse_html(markdown_as_html(full.markdown())).tables
+    failed = next(t for t in md_tables if t[0][:3] == ["problem", "T", "arch"] and "error" in t[0])
+    width = len(failed[0])
+    assert all(len(row) == width for row in failed)
+    errors = [row[failed[0].index("error")] for row in failed[1:]]
+    assert " ".join(NASTY_ERROR.split()) in errors
+    assert "loss became nan at update 37" in errors
+
+
+def test_markdown_and_html_say_the_same(full):
+    page = parse_html(full.html())
+    md = parse_html(markdown_as_html(full.markdown()))
+    assert page.tables == md.tables and len(page.tables) >= 5
+    page_text = " ".join(" ".join(page.text).split())
+    md_text = " ".join(" ".join(md.text).split())
+    for sentence in full.findings:
+        assert " ".join(sentence.split()) in page_text and " ".join(sentence.split()) in md_text
+    for section in full.sections:
+        for part in (section, *section.subsections):
+            assert part.title in page_text and part.title in md_text
+            for block in part.blocks:
+                if isinstance(block, report.FigureBlock | report.Paragraph):
+                    text = block.caption if isinstance(block, report.FigureBlock) else block.text
+                    assert " ".join(text.split()) in page_text and " ".join(text.split()) in md_text
+    for name in full.images:
+        assert f"](plots/{name})" in full.markdown()
+
+
+def test_answer_comes_first_with_overview_and_horizon(full):
+    first = full.sections[0]
+    assert first.title == "Answer" and isinstance(first.blocks[0], report.FigureBlock)
+    assert first.blocks[0].name == "overview.png"
+    horizon = next(b for b in first.blocks if isinstance(b, report.Table))
+    adding = horizon.header.index("adding")
+    by_arch = {row[0]: row for row in horizon.rows}
+    assert by_arch["lstm"][adding] == "T=100"  # the synthetic sweep's HORIZONS
+    assert by_arch["gru"][adding] == "T=50"
+    assert by_arch["rnn_tanh"][1:] == ["none solved", "none solved"]
+    assert [s.title for s in full.sections[:2]] == ["Answer", "Findings"]
+    assert "Failed and diverged jobs" in [s.title for s in full.sections]
+
+
+def test_figures_only_where_the_data_supports_them(full):
+    names = set(full.images)
+    assert {"overview.png", "length_adding.png", "curves_adding.png", "curves_sequential_xor.png",
+            "lr_adding.png", "lr_sequential_xor.png", "cost_adding.png", "cost_sequential_xor.png"} <= names
+    assert "length_sequential_xor.png" not in names  # one length: no metric-vs-T plot
+    assert not any(n.startswith("generalisation_") for n in names)  # no eval_len column
+    single = build(lengths={"adding": [10]}, lrs=(3e-3,))
+    assert not any(n.startswith(("length_", "lr_")) for n in single.images)
+    assert not any(n.startswith("generalisation_") for n in build(lengths={"adding": [10]}, eval_lens=[10]).images)
+    general = build(lengths={"adding": [10]}, eval_lens=[10, 20, 40])
+    assert "generalisation_adding.png" in general.images
+
+
+def test_every_image_is_a_png_that_the_page_embeds(full):
+    page = full.html()
+    sources = re.findall(r'<img src="([^"]+)"', page)
+    assert len(sources) == len(full.images)
+    pngs = {base64.b64decode(s.split(",", 1)[1]) for s in sources if s.startswith("data:image/png;base64,")}
+    assert pngs == set(full.images.values())
+    assert all(png.startswith(b"\x89PNG\r\n\x1a\n") for png in pngs)
+
+
+def test_page_requests_nothing():
+    page = build(lengths={"adding": [10]}).html()
+    body = page.split("<body>", 1)[1]
+    assert "Content-Security-Policy" in page and "default-src 'none'" in page
+    assert not re.search(r"<(script|link|iframe|object|embed)\b", page)
+    assert not re.search(r"""(src|href)=["'](?!data:|#)""", page)
+    assert "url(" not in page and "@import" not in page
+    assert "plots/" not in body.split("<pre>")[0]  # the Markdown's image paths never leak into the page
+
+
+def test_a_sweep_where_every_job_failed_still_reports():
+    metrics, curves = sweep_frames(archs=("gru",), lengths={"adding": [10]}, seeds=1)
+    metrics = metrics.with_columns(pl.lit("failed").alias("status"), pl.lit("failed").alias("outcome"),
+                                   pl.lit(None, pl.Float64).alias("test_metric"), pl.lit("boom").alias("error"))
+    built = report.build(metrics, curves.clear(), CONFIG, ENVIRONMENT)
+    assert "boom" in built.markdown() and "gru" in built.html()
+    assert "overview.png" in built.images
+
+
+def test_failures_section_when_all_ok():
+    clean = build(lengths={"sequential_xor": [10]}, failures=False)
+    section = next(s for s in clean.sections if s.title == "Failed and diverged jobs")
+    assert "None" in section.blocks[0].text
+
+
+def test_solved_threshold_matches_each_rule():
+    assert report.solved_threshold("adding", 50) == pytest.approx(0.01, abs=1e-9)
+    assert report.solved_threshold("sequential_xor", 10) == pytest.approx(0.99, abs=1e-9)
+    assert report.solved_threshold("copy_memory", 10) == pytest.approx(1 / 120, abs=1e-9)
+
+
+def test_architecture_styles_are_fixed_and_distinct():
+    styles = [report_figures.arch_style(a) for a in ARCHS]
+    for attr in ("color", "marker", "linestyle"):
+        values = [getattr(s, attr) for s in styles]
+        assert len(set(map(str, values))) == len(values), attr
+    assert report_figures.arch_style("lstm") == report_figures.arch_style("lstm")
+
+
+def test_no_pyplot_anywhere_in_the_report():
+    for folder in ("rnnbench", "flows", "tasks", "schemas"):  # figures use Figure + FigureCanvasAgg, no global state
+        for path in (ROOT / folder).rglob("*.py"):
+            assert "pyplot" not in path.read_text().replace("no pyplot", ""), path
+    code = ("import sys, json\n"
+            "from tests.test_report import build\n"
+            "build(lengths={'adding': [10, 20]}, lrs=(1e-3, 3e-3))\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith('matplotlib.pyplot'))))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
