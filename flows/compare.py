@@ -1,6 +1,6 @@
 """The comparison flow and CLI: datasets, Ray fan-out of train-and-evaluate jobs, metrics, report.
 
-    python -m flows.compare                   # the notebook's grid (preset 'seed') on a local Ray + Prefect API
+    python -m flows.compare                   # preset 'quick' on a local Ray + Prefect API (~10 min, 2 cores)
     python -m flows.compare --preset smoke    # every arch x problem at tiny sizes (about a minute)
 """
 
@@ -68,6 +68,7 @@ def compare(config: CompareConfig, regenerate: bool = False) -> dict:
 
     rows: dict[str, dict] = {}
     curves: list[dict] = []
+    at_other_lengths: list[dict] = []  # --eval-lens rows, read from each stored result
     todo = []
     for spec in specs:
         stored = results.load(out, spec)
@@ -76,6 +77,7 @@ def compare(config: CompareConfig, regenerate: bool = False) -> dict:
         else:
             rows[spec.run_id] = stored.row
             curves.extend(stored.curve)
+            at_other_lengths.extend(stored.eval_rows)
     logger.info("%d jobs: %d already finished in %s, %d to run", len(specs), len(rows), out, len(todo))
 
     resources = {"num_cpus": config.cpus_per_job, "max_retries": RAY_MAX_RETRIES}
@@ -119,8 +121,9 @@ def compare(config: CompareConfig, regenerate: bool = False) -> dict:
         stored = results.load(out, spec)
         if stored is not None:
             curves.extend(stored.curve)
+            at_other_lengths.extend(stored.eval_rows)
     ordered = [rows[spec.run_id] for spec in specs]
-    paths = write_metrics(ordered, curves, out)
+    paths = write_metrics(ordered + at_other_lengths, curves, out)
     written = write_report(paths["metrics"], paths["curves"], out, config.model_dump(mode="json"),
                            time.perf_counter() - start)
     statuses = {s: sum(1 for r in ordered if r["status"] == s) for s in ("ok", "diverged", "failed")}

@@ -21,8 +21,10 @@ from rnnbench.sizing import check_fits
 
 USAGE = """Train every architecture on every problem, sequence length and seed; write metrics and a report.
 
-    python -m flows.compare                   # the notebook's grid (preset 'seed') on a local Ray + Prefect API
-    python -m flows.compare --preset smoke    # every arch x problem at tiny sizes (about a minute)
+    python -m flows.compare                   # preset 'quick': all 8 archs where they part (~10 min, 2 cores)
+    python -m flows.compare --preset seed     # the notebook's grid and budgets, 3 seeds: its claims, tested
+    python -m flows.compare --preset full --subset 1/100   # a slice of the literature's grid; the plan prices all
+    python -m flows.compare --preset smoke    # 3 archs x 3 problems at tiny sizes (about a minute)
 """
 
 
@@ -65,10 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m flows.compare", description=USAGE,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
-    add("--preset", default="seed", help=f"starting grid: {', '.join(sorted(PRESETS))} (default: seed, the "
-        "notebook's grid and budgets)")
+    add("--preset", default="quick", help=f"starting grid: {', '.join(sorted(PRESETS))} (default: quick, the "
+        "eight archs on problems and lengths that separate them)")
     add("--problems", type=cli.names, help="comma-separated problems to keep from the preset's grid")
-    add("--archs", type=cli.names, help="comma-separated architectures (default: rnn_tanh,gru,lstm)")
+    add("--archs", type=cli.names, help="comma-separated architectures (default: the preset's)")
     add("--seq-lens", type=cli.ints, help="comma-separated sequence lengths, replacing every problem's")
     add("--min-len", type=int, help="variable-length sequences: each length ~ U{MIN_LEN..T}, padded to T and "
         "packed in training (adding only; default: fixed length T)")
@@ -80,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
         "runs at each, and the report picks one per (problem, T, arch) on validation")
     add("--match", help="iso-size race: params=N or state=N chooses each arch's hidden size so its parameter "
         "count (or state size) is closest to N (refused when an arch cannot come within 10%%)")
+    add("--eval-lens", type=cli.names, help="length generalisation: comma-separated lengths at which each "
+        "trained model is also scored, each on its own stored test set; absolute (200,500) or multiples of the "
+        "training T (2x,4x,10x); problems whose answer is defined at any length only")
     add("--subset", help="i/n: run only every n-th job of the sweep from the i-th, e.g. 1/50 of the full preset; "
         "the plan printed first says how long the whole would take")
     add("--batch-size", type=int, help="sequences per update (default 64)")
@@ -142,7 +147,7 @@ def config_from_args(args: argparse.Namespace) -> CompareConfig:
     try:
         config = from_preset(
             args.preset, grids=grids, archs=args.archs, seeds=args.seeds, lr=args.lr, lrs=args.lrs,
-            match=args.match, subset=args.subset, batch_size=args.batch_size,
+            match=args.match, subset=args.subset, eval_lens=args.eval_lens, batch_size=args.batch_size,
             n_test=args.n_test, n_val=args.n_val, n_train=args.n_train, early_stop=args.early_stop,
             out=args.out, data_root=args.data_root, ray_address=args.ray_address,
             cpus_per_job=args.cpus_per_job, gpus_per_job=args.gpus_per_job,

@@ -55,6 +55,8 @@ class RunSpec(BaseModel):
     n_train: int = Field(ge=1, description="distinct stored training sequences, read in shuffled epochs")
     n_val: int = Field(512, ge=1, description="stored validation sequences: curves, checkpoint and early stop")
     n_test: int = Field(ge=1)
+    eval_lens: list[int] = Field(default_factory=list, description="other lengths the trained model is scored "
+                                 "at, each on its own stored test set (length generalisation)")
     early_stop: bool = Field(True, description="stop once validation meets the solved rule twice in a row")
     model: ModelOptions = ModelOptions()
 
@@ -70,9 +72,15 @@ class RunSpec(BaseModel):
                 DatasetSpec(self.problem, self.seq_len, "val", self.seed, self.n_val, self.min_len),
                 DatasetSpec(self.problem, self.seq_len, "test", self.seed, self.n_test, self.min_len))
 
+    def eval_datasets(self) -> list[DatasetSpec]:
+        """The test set at each other evaluation length (fixed length, the run's seed)."""
+        return [DatasetSpec(self.problem, length, "test", self.seed, self.n_test) for length in self.eval_lens]
+
     def check(self) -> None:
         """Raise ValueError naming the bad value for combinations pydantic cannot see."""
         problem = get_problem(self.problem)
+        if self.eval_lens:
+            problem.check_eval_lens(self.eval_lens, self.seq_len)
         arch = get_arch(self.arch)
         problem.check_seq_len(self.seq_len)
         m = self.model
@@ -144,6 +152,8 @@ class CompareConfig(BaseModel):
     gpus_per_job: float | None = Field(None, ge=0, description="GPU share per job; None: 0.25 where the "
                                        "cluster has GPUs, else 0")
     max_retries: int = Field(2, ge=0, description="retries of a job that raised, before it is recorded failed")
+    eval_lens: list[str] | None = Field(None, description="length generalisation: lengths to score each trained "
+                                        "model at, absolute ('200') or multiples of its training T ('4x')")
     subset: str | None = Field(None, description="'i/n': only every n-th job from the i-th (1-based) of the "
                                "expanded sweep, e.g. to split a preset across machines or try a slice of it")
 
@@ -168,6 +178,11 @@ class CompareConfig(BaseModel):
         if match is not None:
             parse_match(match)
         return match
+
+    def eval_lengths(self, seq_len: int) -> list[int]:
+        """The absolute evaluation lengths other than `seq_len` itself, ascending."""
+        lengths = {parse_eval_len(text, seq_len) for text in self.eval_lens or []}
+        return sorted(lengths - {seq_len})
 
     def learning_rates(self) -> list[float]:
         return list(dict.fromkeys(self.lrs)) if self.lrs else [self.lr]
@@ -200,6 +215,7 @@ class CompareConfig(BaseModel):
                                 eval_every=max(1, grid.steps // self.eval_points),
                                 n_test=grid.n_test or self.n_test, n_val=grid.n_val or self.n_val,
                                 early_stop=self.early_stop, model=self.model,
+                                eval_lens=self.eval_lengths(seq_len),
                                 n_train=self.n_train or auto_n_train(grid.problem, seq_len, grid.steps,
                                                                      self.batch_size, grid.min_len > 0),
                             )
@@ -216,7 +232,7 @@ class CompareConfig(BaseModel):
         return specs
 
     def datasets(self) -> list[DatasetSpec]:
-        return sorted({d for run in self.runs() for d in run.datasets()},
+        return sorted({d for run in self.runs() for d in (*run.datasets(), *run.eval_datasets())},
                       key=lambda d: (d.problem, d.seq_len, d.seed, d.split))
 
 
@@ -229,6 +245,18 @@ def parse_subset(text: str) -> tuple[int, int]:
     if not 1 <= first <= every:
         raise ValueError(f"subset {text!r}: need 1 <= i <= n")
     return first, every
+
+
+def parse_eval_len(text: str, seq_len: int) -> int:
+    """'4x' -> 4 * seq_len, '200' -> 200; raises ValueError naming the value."""
+    try:
+        length = int(text[:-1]) * seq_len if text.endswith("x") else int(text)
+    except ValueError:
+        raise ValueError(f"eval length {text!r}: expected a length (200) or a multiple of the training T (4x)") \
+            from None
+    if length < 1:
+        raise ValueError(f"eval length {text!r} must be positive")
+    return length
 
 
 MATCH_KINDS = ("params", "state")
@@ -279,6 +307,14 @@ ALL_ARCHS = ["rnn_tanh", "rnn_relu", "gru", "lstm", "indrnn", "mingru", "minlstm
 FULL_LENGTHS = [50, 100, 200, 500, 1000]
 
 
+def _quick_grids() -> list[ProblemGrid]:
+    return [
+        ProblemGrid(problem="adding", seq_lens=[50], hidden_size=32, steps=1500),
+        ProblemGrid(problem="temporal_order", seq_lens=[50], hidden_size=32, steps=1000),
+        ProblemGrid(problem="selective_copy", seq_lens=[16], hidden_size=32, steps=1000),
+    ]
+
+
 def _full_grids() -> list[ProblemGrid]:
     # budgets from the published reference points (PROBLEMS.md): LSTM needs ~4k updates at T=100 and ~10k at
     # T=500 on adding and fails T=1000 in 20k, so every length gets 20k updates (early stop ends solved runs)
@@ -296,6 +332,11 @@ PRESETS = {
     "seed": lambda: {"grids": _seed_grids(), "archs": ["rnn_tanh", "gru", "lstm"], "seeds": 3},
     "smoke": lambda: {"grids": _smoke_grids(), "archs": ["rnn_tanh", "gru", "lstm"], "seeds": 1,
                       "batch_size": 32, "lr": 3e-3, "n_test": 256, "eval_points": 5},
+    # the default: all eight archs on three problems and lengths where, in probes on this machine, some archs
+    # solve within the budget and others stay at chance (adding: gated cells; temporal order: GRU and IndRNN;
+    # selective copy: LRU); ~10 minutes on 2 CPU cores
+    "quick": lambda: {"grids": _quick_grids(), "archs": ALL_ARCHS, "seeds": 3, "lr": 3e-3, "n_test": 500,
+                      "n_val": 256, "eval_points": 20},
     # the literature's grid: every arch x problem x T in {50..1000} x 3 learning rates x 3 seeds; sized for a GPU
     # or a cluster (the plan says how long it would take here; --subset runs a slice)
     "full": lambda: {"grids": _full_grids(), "archs": ALL_ARCHS, "seeds": 3, "lrs": [3e-4, 1e-3, 3e-3],

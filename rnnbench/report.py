@@ -316,7 +316,7 @@ def _problem_order(problem: str) -> tuple:
 
 # ---- sections ------------------------------------------------------------------------------------------------------
 def _facts(data: Data, environment: dict) -> list[tuple[str, str]]:
-    m = data.metrics
+    m = verdicts.in_distribution(data.metrics)  # one row per job
     ok = int((m["status"] == "ok").sum())
     facts = [
         ("jobs", f"{m.height} ({ok} finished ok)"),
@@ -525,11 +525,9 @@ def _curve_panels(data: Data, problem: str) -> list[dict]:
 
 
 def _generalisation_panels(data: Data, problem: str) -> list[dict]:
-    """Only where the metrics have an eval_len column with more than one value."""
-    if "eval_len" not in data.metrics.columns:
-        return []
-    runs = _chosen_runs(data, problem).filter((pl.col("status") == "ok") & pl.col("eval_len").is_not_null())
-    if runs["eval_len"].n_unique() < 2:
+    """Only where runs were also scored at lengths other than their training length (--eval-lens)."""
+    runs = _chosen_runs(data, problem).filter(pl.col("status") == "ok")
+    if not runs.filter(pl.col("eval_len") != pl.col("seq_len")).height:
         return []
     grouped = (runs.group_by("seq_len", "arch", "eval_len")
                .agg(pl.col("test_metric").median().alias("median"), pl.col("baseline").first())
@@ -555,7 +553,7 @@ def _architectures(data: Data) -> Section:
 
 
 def _failures(data: Data) -> Section:
-    m = data.metrics
+    m = verdicts.in_distribution(data.metrics)
     bad = m.filter((pl.col("status") != "ok") | pl.col("outcome").is_in(["diverged", "failed"]))
     if not bad.height:
         return Section("Failed and diverged jobs", [Paragraph("None: every job finished and none diverged.")])

@@ -14,7 +14,8 @@ def result_path(out: str, run_id: str) -> str:
 
 
 def save(out: str, spec: RunSpec, result: RunResult) -> str:
-    payload = {"spec": spec.model_dump(mode="json"), "row": result.row, "curve": result.curve}
+    payload = {"spec": spec.model_dump(mode="json"), "row": result.row, "curve": result.curve,
+               "eval_rows": result.eval_rows}
     return storage.write_bytes(result_path(out, spec.run_id), json.dumps(payload, sort_keys=True).encode())
 
 
@@ -29,4 +30,4 @@ def load(out: str, spec: RunSpec) -> RunResult | None:
         return None
     if payload.get("spec") != spec.model_dump(mode="json"):
         return None
-    return RunResult(payload["row"], payload["curve"])
+    return RunResult(payload["row"], payload["curve"], payload.get("eval_rows", []))

@@ -14,8 +14,9 @@ from rnnbench.problems import get_problem
 
 @dataclass
 class RunResult:
-    row: dict
+    row: dict  # the in-distribution row (eval_len == seq_len)
     curve: list[dict] = field(default_factory=list)
+    eval_rows: list[dict] = field(default_factory=list)  # the same model scored at each other --eval-lens length
 
 
 def failed_row(spec: RunSpec, error: str) -> dict:
@@ -49,6 +50,7 @@ def base_row(spec: RunSpec) -> dict:
     m = spec.model
     return {
         "run_id": spec.run_id, "problem": spec.problem, "arch": spec.arch, "seq_len": spec.seq_len,
+        "eval_len": spec.seq_len,
         "min_len": spec.min_len,
         "seed": spec.seed, "hidden_size": spec.hidden_size, "num_layers": m.num_layers,
         "bidirectional": m.bidirectional, "dropout": m.dropout, "bias": m.bias, "proj_size": m.proj_size,
@@ -57,7 +59,8 @@ def base_row(spec: RunSpec) -> dict:
         "n_test": spec.n_test, "early_stop": spec.early_stop, "epochs": None,
         "metric_name": problem.metric_name, "higher_is_better": problem.higher_is_better,
         "baseline": problem.baseline(spec.seq_len), "solved_rule": problem.solved_rule(),
-        "params": None, "state_size": None, "test_metric": None, "test_se": None, "test_metric_last": None,
+        "params": None, "state_size": None, "test_metric": None, "test_se": None, "baseline_se": None,
+        "test_metric_last": None,
         "val_metric_best": None, "best_step": None, "steps_to_solve": None, "score": None, "solved": False,
         "outcome": "failed",
         "within_tolerance": None, "final_train_loss": None, "steps_done": 0, "status": "failed", "error": None,

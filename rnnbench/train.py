@@ -164,6 +164,7 @@ def train_and_evaluate(spec: RunSpec, load: Callable[[DatasetSpec], Dataset], de
         if best["state"] is not None:
             model.load_state_dict(best["state"])
         chosen = score(problem, model, test, mask_np, dev) if best["step"] != step else last
+        row["baseline_se"] = problem.memoryless_se(test.y, mask_np, test.lengths)
         metric = chosen[problem.metric_name]
         if not math.isfinite(metric):
             row["status"] = "diverged"
@@ -173,8 +174,30 @@ def train_and_evaluate(spec: RunSpec, load: Callable[[DatasetSpec], Dataset], de
                        score=problem.score(metric, spec.seq_len), solved=solved,
                        within_tolerance=chosen.get("within_0.04"))
     row["outcome"] = run_outcome(row["status"], row["solved"], row["test_metric"], row["test_se"],
-                                 row["baseline"], problem.higher_is_better)
-    return RunResult(row, curve)
+                                 row["baseline"], problem.higher_is_better, row["baseline_se"])
+    eval_rows = []
+    if row["status"] == "ok":
+        for dataset in spec.eval_datasets():  # the best-on-validation model, at each other length
+            data, mask_at = load(dataset), problem.target_mask(dataset.seq_len)
+            eval_rows.append(length_row(problem, row, dataset.seq_len, score(problem, model, data, mask_at, dev),
+                                        problem.memoryless_se(data.y, mask_at, data.lengths)))
+    return RunResult(row, curve, eval_rows)
+
+
+def length_row(problem: Problem, row: dict, length: int, scores: dict, baseline_se: float) -> dict:
+    """The metrics row of a trained model scored on the test set at another length: the run's row with the
+    evaluation length, that length's metric, baseline, score, solved rule and outcome."""
+    metric, baseline = scores[problem.metric_name], problem.baseline(length)
+    finite = math.isfinite(metric)
+    solved = finite and problem.solved_from(scores, length)
+    out = {**row, "eval_len": length, "baseline": baseline, "test_metric": metric if finite else None,
+           "test_se": scores["se"] if finite else None, "test_metric_last": None, "solved": solved,
+           "score": problem.score(metric, length) if finite else None,
+           "within_tolerance": scores.get("within_0.04"), "status": "ok" if finite else "diverged",
+           "baseline_se": baseline_se}
+    out["outcome"] = run_outcome(out["status"], solved, out["test_metric"], out["test_se"], baseline,
+                                 problem.higher_is_better, baseline_se)
+    return out
 
 
 def worker_device() -> str:

@@ -28,10 +28,12 @@ PAIRING = ("problem", "seq_len")
 RULES = (
     "Each run first gets its own outcome: *solved* when its test metric meets the problem's pre-registered rule; "
     "else *beats baseline* / *worse* when its test metric is better / worse than the analytic memoryless baseline "
-    f"by more than {Z:.2f} standard errors of that run's own test split (the standard error of the per-sequence "
-    "metric over its stored test sequences); else *at baseline*; *diverged* when training produced a non-finite "
-    "loss; *failed* when the job itself failed (infrastructure). A cell (problem, length, arch and every swept "
-    "setting) is **solved** when at least 2/3 of its seeds solved it, **split** when some but fewer did; otherwise "
+    f"by more than {Z:.2f} standard errors of that run's own test split (the run's per-sequence metric over its "
+    "stored test sequences, combined with a memoryless predictor's on the same sequences, which lands off the "
+    "analytic value by the draw of the test set alone); else *at baseline*; *diverged* when training produced a "
+    "non-finite loss; *failed* when the job itself failed (infrastructure). A cell (problem, length, arch and "
+    "every swept setting) is **solved** when at least 2/3 of its seeds solved it, **split** when some but fewer "
+    "did; otherwise "
     "it beats the baseline, is worse, or diverged when at least 2/3 of its seeds did so, else it is at baseline. "
     "Diverged runs count in a cell's n as not solved; failed runs are left out of n and listed apart. Medians are "
     "over the runs with a test metric, with a 95% bootstrap percentile interval over seeds "
@@ -47,8 +49,11 @@ RULES = (
 
 # ---- one run ----------------------------------------------------------------------------------------------
 def run_outcome(status: str, solved: bool, metric: float | None, se: float | None, baseline: float,
-                higher_is_better: bool) -> str:
-    """The run's own outcome (OUTCOMES), judged with its own test-set standard error, never a fixed margin."""
+                higher_is_better: bool, baseline_se: float | None = None) -> str:
+    """The run's own outcome (OUTCOMES), judged with its own test-set uncertainty, never a fixed margin: the
+    standard error of its per-sequence metric combined with that of a memoryless predictor on the same test
+    sequences (`baseline_se`: a model with no memory lands that far from the analytic baseline by the draw of
+    the test set alone)."""
     if status == "failed":
         return "failed"
     if status == "diverged" or metric is None or not math.isfinite(metric):
@@ -56,12 +61,20 @@ def run_outcome(status: str, solved: bool, metric: float | None, se: float | Non
     if solved:
         return "solved"
     gain = (metric - baseline) if higher_is_better else (baseline - metric)
-    margin = Z * (se if se is not None and math.isfinite(se) else 0.0)
+    own = se if se is not None and math.isfinite(se) else 0.0
+    draw = baseline_se if baseline_se is not None and math.isfinite(baseline_se) else 0.0
+    margin = Z * math.sqrt(own**2 + draw**2)
     if gain > margin:
         return "beats_baseline"
     if gain < -margin:
         return "worse"
     return "at_baseline"
+
+
+def in_distribution(metrics: pl.DataFrame) -> pl.DataFrame:
+    """The rows scored at the training length (one per run): verdicts are about these; rows at other lengths
+    (--eval-lens) are length generalisation, reported beside them."""
+    return metrics.filter(pl.col("eval_len") == pl.col("seq_len"))
 
 
 # ---- one cell ---------------------------------------------------------------------------------------------
@@ -116,6 +129,7 @@ def summarize(metrics: pl.DataFrame) -> pl.DataFrame:
     """One row per cell (CELL): outcome counts, verdict, median and interval of the test metric, baseline,
     cost. Expects the metrics schema's columns (schemas/metrics.py); the result is schemas/summary.py's."""
     rows = []
+    metrics = in_distribution(metrics)
     for keys, group in metrics.sort(list(CELL), nulls_last=True).group_by(list(CELL), maintain_order=True):
         cell = dict(zip(CELL, keys, strict=True))
         outcomes = group["outcome"].to_list()
@@ -197,8 +211,9 @@ def compare_archs(metrics: pl.DataFrame, summary: pl.DataFrame | None = None) ->
     out = []
     summary = summarize(metrics) if summary is None else summary
     chosen = summary.filter(pl.col("chosen")).select(list(CELL))
-    usable = metrics.join(chosen.with_columns(pl.col(k).cast(metrics.schema[k]) for k in CELL), on=list(CELL),
-                          how="semi", nulls_equal=True).filter(pl.col("outcome") != "failed")
+    chosen = chosen.with_columns(pl.col(k).cast(metrics.schema[k]) for k in CELL)
+    usable = (in_distribution(metrics).join(chosen, on=list(CELL), how="semi", nulls_equal=True)
+              .filter(pl.col("outcome") != "failed"))
     for keys, group in usable.sort(list(PAIRING), nulls_last=True).group_by(list(PAIRING), maintain_order=True):
         higher = bool(group["higher_is_better"][0])
         by_arch: dict[str, dict[int, dict]] = {}

@@ -27,6 +27,7 @@ class Metrics(RunKey):
     problem: str  # registered names, checked at validation time: plugins may add some (rnnbench/plugins.py)
     arch: str
     seq_len: int = pap.Field(ge=2)
+    eval_len: int = pap.Field(ge=1)  # the length scored: seq_len in distribution, others with --eval-lens
     min_len: int = pap.Field(ge=0)
     seed: int = pap.Field(ge=0)
     hidden_size: int = pap.Field(ge=1)
@@ -53,6 +54,7 @@ class Metrics(RunKey):
     higher_is_better: bool
     test_metric: float = pap.Field(ge=0, nullable=True)  # the best-on-validation checkpoint's
     test_se: float = pap.Field(ge=0, nullable=True)  # its standard error over the test sequences
+    baseline_se: float = pap.Field(ge=0, nullable=True)  # a memoryless predictor's, on the same test sequences
     test_metric_last: float = pap.Field(ge=0, nullable=True)  # the last checkpoint's
     val_metric_best: float = pap.Field(ge=0, nullable=True)
     best_step: int = pap.Field(ge=1, nullable=True)
@@ -76,7 +78,7 @@ class Metrics(RunKey):
 
     class Config:
         strict = True
-        unique = ["run_id"]
+        unique = ["run_id", "eval_len"]
 
     @pap.dataframe_check(name="ok_rows_have_a_finite_metric")
     def ok_rows_scored(cls, data) -> pl.LazyFrame:

@@ -30,7 +30,7 @@ def environment(devices: list[str], nodes: list[str]) -> dict:
 
 @task(name="write-metrics")
 def write_metrics(rows: list[dict], curve_rows: list[dict], out: str) -> dict:
-    metrics = metrics_frame(rows).sort("problem", "seq_len", "arch", "seed")
+    metrics = metrics_frame(rows).sort("problem", "seq_len", "arch", "lr", "seed", "eval_len")
     curves = curves_frame(curve_rows).sort("run_id", "step")
     metrics = validated(metrics, Metrics, "metrics rows (before write)")
     summary = summarize(metrics)  # derived from checked rows only

@@ -72,7 +72,8 @@ def sweep_frames(archs=("rnn_tanh", "gru", "lstm"), lengths=None, seeds=3, lrs=(
                         params = {"lstm": 4, "gru": 3, "mingru": 2}.get(arch, 1) * 300 + 17
                         seconds = params / 300 * t / 10 * rng.uniform(0.9, 1.1)
                         base_row = {
-                            "run_id": run_id, "problem": problem_name, "arch": arch, "seq_len": t, "min_len": 0,
+                            "run_id": run_id, "problem": problem_name, "arch": arch, "seq_len": t, "eval_len": t,
+                            "min_len": 0,
                             "seed": seed, "hidden_size": 16, "num_layers": 1, "bidirectional": False, "dropout": 0.0,
                             "bias": True, "proj_size": 0, "forget_bias": None, "recurrent_init": "default",
                             "steps": steps, "steps_done": done, "lr": lr, "batch_size": 32, "clip_norm": 1.0,
@@ -95,9 +96,8 @@ def sweep_frames(archs=("rnn_tanh", "gru", "lstm"), lengths=None, seeds=3, lrs=(
                         }
                         for eval_len in eval_lens or [None]:
                             row = dict(base_row)
-                            if eval_lens:  # a future column, so not in the schema yet: added after validation
-                                row["run_id"] = f"{run_id}-eval{eval_len}"
-                                row["_eval_len"] = eval_len
+                            if eval_lens:  # the same run scored at other lengths: one row per length
+                                row["eval_len"] = eval_len
                                 if metric is not None and eval_len != t:
                                     row["test_metric"] = metric + (baseline - metric) * min(1, eval_len / t / 4)
                             rows.append(row)
@@ -109,8 +109,6 @@ def sweep_frames(archs=("rnn_tanh", "gru", "lstm"), lengths=None, seeds=3, lrs=(
                                                    "val_metric": value})
     metrics = validated(metrics_frame(rows), Metrics, "synthetic metrics")  # exactly the metrics contract
     curves = validated(curves_frame(curve_rows), Curves, "synthetic curves")
-    if eval_lens:
-        metrics = metrics.with_columns(pl.Series("eval_len", [r["_eval_len"] for r in rows], pl.Int64))
     return metrics, curves
 
 

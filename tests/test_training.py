@@ -103,3 +103,25 @@ def test_default_training_set_fits_one_file_of_256_mb():
     assert n == sizing.TRAIN_FILE_BYTES // sizing.row_bytes("adding", 1000) == 33_504
     assert n * sizing.row_bytes("adding", 1000) <= 256 * 2**20
     assert sizing.auto_n_train("adding", 50, 500, 64) == 500 * 64  # small: every update sees fresh sequences
+
+
+def test_length_generalisation_scores_the_chosen_model_on_each_lengths_test_set(tmp_path):
+    grid = ProblemGrid(problem="parity", seq_lens=[8], hidden_size=16, steps=60)
+    spec, result, loads = run(tmp_path, grids=[grid], eval_lens=["2x", "32", "8"])
+    assert spec.eval_lens == [16, 32]  # the training length itself is the in-distribution row
+    assert loads == ["val", "train", "test", "test", "test"]  # every test set only after training
+    row, others = result.row, result.eval_rows
+    assert row["eval_len"] == 8 and [r["eval_len"] for r in others] == [16, 32]
+    for other in others:
+        assert other["run_id"] == row["run_id"] and other["seq_len"] == 8
+        assert other["outcome"] in ("solved", "beats_baseline", "at_baseline", "worse")
+        assert 0 <= other["test_metric"] <= 1 and other["baseline"] == 0.5
+
+
+def test_eval_lens_are_refused_where_the_answer_has_one_length():
+    with pytest.raises(ValueError, match="defined at one length only; problems whose answer is defined at any "
+                                         "length: adding, "):
+        from_preset("smoke", grids=[ProblemGrid(problem="sequential_digits", seq_lens=[64], hidden_size=8, steps=5,
+                                                n_val=20, n_test=20)], eval_lens=["2x"]).runs()
+    with pytest.raises(ValueError, match="eval length 'twice'"):
+        from_preset("smoke", eval_lens=["twice"]).runs()

@@ -102,6 +102,20 @@ class Problem:
     def check_rows(self, n_rows: int, split: str) -> None:
         """Raise ValueError when a split cannot hold `n_rows` rows (only problems with a fixed pool limit it)."""
 
+    # whether the answer is defined at any length, so a model trained at T can be scored at other lengths
+    length_generalises: ClassVar[bool] = True
+
+    def check_eval_lens(self, eval_lens: list[int], seq_len: int) -> None:
+        """Raise ValueError when this problem cannot be scored at other lengths, or at one of these."""
+        if not self.length_generalises:
+            from rnnbench.problems import PROBLEMS
+
+            names = ", ".join(sorted(k for k, p in PROBLEMS.items() if p.length_generalises))
+            raise ValueError(f"--eval-lens: problem {self.name!r} is defined at one length only; problems whose "
+                             f"answer is defined at any length: {names}")
+        for length in eval_lens:
+            self.check_seq_len(length)
+
     def check_min_len(self, min_len: int, seq_len: int) -> None:
         """Raise ValueError naming the bad value when lengths cannot be drawn from [min_len, seq_len]."""
         if not self.supports_variable_length:
@@ -184,6 +198,16 @@ class Problem:
             hits = y[:, mask, 0] == self.memoryless_class()
             return hits.reshape(n, -1).mean(axis=1, dtype=np.float64)
         return self.sequence_metric(np.full_like(y, self.memoryless_constant()), y, mask)
+
+    def memoryless_se(self, y: np.ndarray, mask: np.ndarray, lengths: np.ndarray | None = None) -> float:
+        """Standard error of the memoryless predictor's metric on this split: how far a model with no memory
+        lands from the analytic baseline by the draw of these test sequences alone. For "bce" the fair coin's
+        per-step variance 1/4 over every kept step (its per-sequence values above are expectations)."""
+        n = len(y)
+        if self.loss == "bce":
+            return float(np.sqrt(0.25 / (n * int(mask.sum()) * self.target_width)))
+        per = self.memoryless_sequence_metric(y, mask, lengths)
+        return float(per.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
 
     def empirical_baseline(self, y: np.ndarray, mask: np.ndarray, lengths: np.ndarray | None = None) -> float:
         """The memoryless predictor's metric measured on a stored split (y, target mask, true lengths), to show

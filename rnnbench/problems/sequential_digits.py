@@ -76,6 +76,7 @@ class SequentialDigits(Problem):
     """
 
     name = "sequential_digits"
+    length_generalises = False  # 64 pixels: there is no other length
     permuted = False
     input_size = 1
     output_size = 10
