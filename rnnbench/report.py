@@ -24,6 +24,7 @@ from rnnbench import report_figures as figs
 from rnnbench import verdicts
 from rnnbench.archs import ARCHS
 from rnnbench.problems import PROBLEMS, get_problem
+from rnnbench.reproduction import reproduction_table
 
 TITLE = "rnnbench: which recurrent architecture remembers what, at which length, at what cost"
 CELL = ["problem", "seq_len", "arch"]
@@ -384,6 +385,21 @@ def _findings(data: Data, sentences: list[str]) -> Section:
     return Section("Findings", blocks)
 
 
+def _reproduction(data: Data) -> Section | None:
+    """The published reference points this sweep ran (the `full` preset runs them all), with what it found."""
+    rows = reproduction_table(data.summary)
+    if all(r["result"] == "not run" for r in rows):
+        return None
+    return Section("Reproduction of published results", [Table(
+        ["claim", "problem", "T", "arch", "source", "this run found", "result"],
+        [[r["claim"], r["problem"], str(r["seq_len"]), r["arch"], r["source"], r["found"], r["result"]]
+         for r in rows],
+        caption="Each published reference point of PROBLEMS.md against this sweep's chosen cell: a claim that a "
+                "cell is solved (within N updates: the median updates-to-solve within 1.5 N) agrees when the "
+                "verdict is solved; a claim that it stays at baseline agrees with any verdict but solved or split.",
+        columns=["", "name", "num", "name", "", "", "verdict"])])
+
+
 def _problem_section(data: Data, problem: str) -> Section:
     rows = [r for r in data.cells if r["problem"] == problem]
     chosen = data.chosen(problem)
@@ -591,8 +607,9 @@ def build(metrics: pl.DataFrame, curves: pl.DataFrame, config: dict, environment
         "Per problem: every cell with its interval and verdict, then only the figures the data supports (metric "
         "against T where there are two or more lengths, learning-rate sensitivity where rates were swept).")],
         [_problem_section(data, p) for p in data.problems])
-    sections = [_answer(data), _findings(data, sentences), details, _architectures(data), _failures(data),
-                _configuration(config, environment)]
+    sections = [_answer(data), _findings(data, sentences), _reproduction(data), details, _architectures(data),
+                _failures(data), _configuration(config, environment)]
+    sections = [s for s in sections if s is not None]
     return Report(TITLE, _facts(data, environment), sections, sentences, data.summary)
 
 

@@ -299,3 +299,30 @@ def test_no_pyplot_anywhere_in_the_report():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_reproduction_table_checks_each_published_point_that_ran():
+    from rnnbench.reproduction import REFERENCES, reproduction_table
+    from rnnbench.verdicts import summarize
+    from tests.test_verdicts import ADDING, frame, runs
+
+    at = dict(ADDING, seq_len=100)
+    solved = runs(at, [0.001, 0.002, 0.003], "lstm")  # steps_to_solve 500 in these rows: within 1.5 x 4k
+    table = {(r["problem"], r["seq_len"], r["arch"]): r for r in reproduction_table(summarize(frame(solved)))}
+    assert len(table) == len(REFERENCES)
+    assert table[("adding", 100, "lstm")]["result"] == "agrees"
+    assert table[("adding", 1000, "lstm")]["result"] == "not run"
+    at_1000 = dict(ADDING, seq_len=1000)
+    found = reproduction_table(summarize(frame(runs(at_1000, [0.001, 0.002, 0.17], "lstm"))))
+    lstm_1000 = next(r for r in found if (r["seq_len"], r["arch"]) == (1000, "lstm"))
+    assert lstm_1000["result"] == "disagrees" and lstm_1000["found"].startswith("solved (2 of 3 solved)")
+    # the report has the section only when some reference point ran
+    report_sections = [s.title for s in build_report(frame(solved)).sections]
+    assert "Reproduction of published results" in report_sections
+
+
+def build_report(metrics):
+    from rnnbench.report import build as build_
+
+    curves = validated(curves_frame([]), Curves, "no curves")
+    return build_(metrics, curves, CONFIG, ENVIRONMENT)
