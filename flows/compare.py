@@ -26,7 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from flows import cli, compare_args, runtime  # noqa: E402
 from rnnbench import results, scheduling, sweep  # noqa: E402
-from rnnbench.config import CompareConfig  # noqa: E402
+from rnnbench.config import CompareConfig, from_preset  # noqa: E402
 from rnnbench.rows import failed_row  # noqa: E402
 from schemas.errors import ValidationError as SchemaValidationError  # noqa: E402
 from tasks.datasets import build_datasets  # noqa: E402
@@ -39,13 +39,20 @@ DEFAULT_GPU_SHARE = 0.25
 
 
 @flow(name="compare", task_runner=runtime.RnnbenchRayTaskRunner(init_kwargs={"include_dashboard": False}))
-def compare(config: CompareConfig, regenerate: bool = False) -> dict:
+def compare(config: CompareConfig | None = None, regenerate: bool = False, preset: str | None = None,
+            overrides: dict | None = None) -> dict:
     """Build every dataset, train every (arch, problem, seq_len, seed) job on Ray, write metrics and report.
 
-    Re-running on the same `out` skips finished jobs. `regenerate` rebuilds dataset files even when an
-    existing one is valid (an invalid one is otherwise refused, never trained on)."""
+    Either a whole `config` (the CLI) or a `preset` by name with `overrides` of some of its fields (scheduled
+    deployments: the grid stays in rnnbench/config.py). Re-running on the same `out` skips finished jobs.
+    `regenerate` rebuilds dataset files even when an existing one is valid (an invalid one is otherwise
+    refused, never trained on)."""
     logger = get_run_logger()
     start = time.perf_counter()
+    if config is None:
+        config = from_preset(preset or "quick", **(overrides or {}))
+    elif preset is not None or overrides:
+        raise ValueError("give either a config or a preset with overrides, not both")
     config = with_date(config)
     specs = config.runs()
     root, out = config.dataset_root, config.out
@@ -133,8 +140,13 @@ def compare(config: CompareConfig, regenerate: bool = False) -> dict:
 
 def with_date(config: CompareConfig) -> CompareConfig:
     """Expand '{date}' (UTC, YYYY-MM-DD) in out and data_root: a scheduled sweep gets a fresh output each day
-    instead of finding yesterday's finished jobs and reusing them."""
-    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    instead of finding yesterday's finished jobs and reusing them. The date is the flow run's scheduled start
+    (a run that starts late, or is retried the next morning, still writes to its own night's folder); the wall
+    clock only outside a flow run."""
+    from prefect.runtime import flow_run
+
+    when = flow_run.scheduled_start_time or datetime.now(UTC)
+    today = when.astimezone(UTC).strftime("%Y-%m-%d")
     update = {k: v.replace("{date}", today) for k in ("out", "data_root")
               if isinstance(v := getattr(config, k), str) and "{date}" in v}
     return config.model_copy(update=update) if update else config

@@ -44,28 +44,32 @@ def _deployments() -> dict[str, dict]:
 # ---- the file itself (fast) ------------------------------------------------------------------------------
 
 
-def test_parameters_are_complete_and_match_the_presets():
-    """Parameters are spelled out in full: each config is exactly its preset (only `out` and `data_root`
-    differ), and every parameter is one the flow takes, so a deploy never carries a stale or misspelt key."""
+def test_deployments_name_a_preset_and_override_only_what_differs():
+    """No copy of a preset's grid in the file: each deployment names a preset and overrides a few fields, every
+    one a config field, and together they make a valid config."""
     from flows.compare import compare
 
     flow_params = set(inspect.signature(compare.fn).parameters)
-    for name, preset in (("nightly-seed", "seed"), ("smoke", "smoke")):
+    presets = {"nightly-quick": "quick", "weekly-full": "full", "smoke": "smoke"}
+    assert set(_deployments()) == set(presets)
+    for name, preset in presets.items():
         params = _deployments()[name]["parameters"]
         assert set(params) <= flow_params, f"{name}: unknown parameters {set(params) - flow_params}"
-        config = params["config"]
-        assert set(config) == set(CompareConfig.model_fields), f"{name}: config is not spelled out in full"
-        expected = from_preset(preset, out=config["out"], data_root=config["data_root"]).model_dump(mode="json")
-        assert CompareConfig(**config).model_dump(mode="json") == expected
-        assert config == expected
+        assert params["preset"] == preset
+        overrides = params["overrides"]
+        assert set(overrides) <= set(CompareConfig.model_fields) and "grids" not in overrides
+        config = from_preset(preset, **overrides)
+        assert config.model_dump(exclude={"out", "data_root"}) == \
+            from_preset(preset).model_dump(exclude={"out", "data_root"})
 
 
 def test_schedule_pool_and_pull_step():
     spec = _load_yaml()
-    nightly, smoke = _deployments()["nightly-seed"], _deployments()["smoke"]
+    nightly, weekly, smoke = (_deployments()[n] for n in ("nightly-quick", "weekly-full", "smoke"))
     assert nightly["schedules"] == [{"cron": "0 3 * * *", "timezone": "UTC", "active": True}]
+    assert weekly["schedules"] == [{"cron": "0 4 * * 0", "timezone": "UTC", "active": True}]
     assert not smoke.get("schedules")
-    for deployment in (nightly, smoke):
+    for deployment in (nightly, weekly, smoke):
         assert deployment["entrypoint"] == "flows.compare:compare"
         assert deployment["work_pool"]["name"] == POOL
         env = deployment["work_pool"]["job_variables"]["env"]
@@ -186,10 +190,10 @@ def test_smoke_deployment_runs_through_a_worker(tmp_path: Path, processes: Proce
     deployed = run([prefect, "--no-prompt", "deploy", "--all", "--prefect-file", str(PREFECT_YAML)], env,
                    timeout=300)
     timings["deploy"] = time.monotonic() - t
-    assert "compare/smoke" in deployed.stdout and "compare/nightly-seed" in deployed.stdout, deployed.stdout
+    assert "compare/smoke" in deployed.stdout and "compare/nightly-quick" in deployed.stdout, deployed.stdout
 
     with httpx.Client(base_url=api, timeout=30) as client:
-        nightly = client.get("/deployments/name/compare/nightly-seed").raise_for_status().json()
+        nightly = client.get("/deployments/name/compare/nightly-quick").raise_for_status().json()
         smoke = client.get("/deployments/name/compare/smoke").raise_for_status().json()
     (schedule,) = nightly["schedules"]
     assert schedule["schedule"]["cron"] == "0 3 * * *" and schedule["schedule"]["timezone"] == "UTC"
@@ -203,11 +207,11 @@ def test_smoke_deployment_runs_through_a_worker(tmp_path: Path, processes: Proce
                                "--limit", "1", "--install-policy", "never"], env, cwd=tmp_path)
 
     out = tmp_path / "out"
-    config = {**smoke["parameters"]["config"], "out": str(out)}
+    params = {**smoke["parameters"], "overrides": {**smoke["parameters"]["overrides"], "out": str(out)}}
     t = time.monotonic()
     try:
         result = subprocess.run(
-            [prefect, "deployment", "run", "compare/smoke", "--params", json.dumps({"config": config}),
+            [prefect, "deployment", "run", "compare/smoke", "--params", json.dumps(params),
              "--watch", "--watch-interval", "2", "--watch-timeout", "600"],
             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=660, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as exc:
