@@ -1,5 +1,13 @@
 """The local Prefect API: Prefect's own server app, served by uvicorn in a subprocess on 127.0.0.1.
 
+Public interfaces only: the app is `prefect.server.api.server.create_app`, which Prefect's API reference
+documents (docs.prefect.io, python API reference, `prefect.server.api.server`) and `prefect server start` itself
+serves with `uvicorn.run`; it is built with its documented arguments `ephemeral=True` (no UI; only the services a
+temporary API needs, as Prefect's own temporary server runs it) and `final=True`, instead of the private
+PREFECT__SERVER_EPHEMERAL / PREFECT__SERVER_FINAL variables that Prefect's subprocess server sets. Settings are
+public `PREFECT_*` settings (prefect.settings). Not `prefect server start` itself: it has no ephemeral mode (every
+service, the UI unless turned off) and would import Prefect's CLI into the server process as well.
+
 It is started without importing Prefect's server code into this process: those imports take seconds of CPU,
 and the subprocess pays them anyway, in parallel with whatever this process does meanwhile (its own imports,
 starting Ray). So this module imports nothing heavy and can run before Prefect, Ray or torch are imported.
@@ -23,26 +31,30 @@ QUIET_ENV = {
     # workers send their logs every 0.5 s instead of 2 s, so little is in flight when a task ends
     "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.5",
 }
-# what Prefect's own temporary server (SubprocessASGIServer) runs with: no UI, only the services such an API needs;
-# minus the automation services (triggers and their actions): nothing defines automations for an API that
-# lives for one sweep, and they cost ~1.5 CPU-s here (the actions service builds a second copy of the API app)
-SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
-              "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false"}
+# Public settings for the server process: minus the automation services (triggers and their actions), which the
+# ephemeral app would otherwise run: nothing defines automations for an API that lives for one sweep, and they
+# cost ~1.5 CPU-s here (the actions service builds a second copy of the API app)
+SERVER_ENV = {"PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false"}
 # a first start on a new PREFECT_HOME creates the database (about 20 s here); a slow shared machine needs more
 START_TIMEOUT_S = 120.0
 
 
-# `python -m uvicorn ARGS`, made to die with the process that starts it, even on kill -9 (Linux's parent-death
-# signal, as Ray's own processes do): an orphaned API would hold its port and the SQLite database. Linux sends
-# it when the starting *thread* ends, so start() belongs in a thread that lives as long as the API is needed.
+# Prefect's server app under `uvicorn.run` (uvicorn's public API, as `prefect server start` runs it), in a process
+# made to die with the process that starts it, even on kill -9 (Linux's parent-death signal, as Ray's own processes
+# do): an orphaned API would hold its port and the SQLite database. Linux sends it when the starting *thread* ends,
+# so start() belongs in a thread that lives as long as the API is needed.
+# argv: PARENT_PID --host HOST --port PORT --log-level LEVEL (uvicorn's flag names, so `ps` reads as before)
 _BOOT = """\
-import ctypes, os, runpy, signal, sys
+import ctypes, os, signal, sys
 if sys.platform.startswith("linux"):
     ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     if os.getppid() != int(sys.argv[1]):
         sys.exit("the process that started this Prefect API has ended")
-sys.argv = ["uvicorn", *sys.argv[2:]]
-runpy.run_module("uvicorn", run_name="__main__", alter_sys=True)
+options = dict(zip(sys.argv[2::2], sys.argv[3::2]))
+import uvicorn
+from prefect.server.api.server import create_app
+uvicorn.run(create_app(ephemeral=True, final=True), host=options["--host"], port=int(options["--port"]),
+            log_level=options["--log-level"], lifespan="on")
 """
 
 
@@ -78,8 +90,8 @@ class LocalApi:
         quiet_environment()
         # the server reads its settings (PREFECT_HOME, database URL, ...) from the same environment and profile
         # as this process; its output goes to this terminal, where an error at start-up is then readable
-        command = [sys.executable, "-c", _BOOT, str(os.getpid()), "--factory", "prefect.server.api.server:create_app",
-                   "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on"]
+        command = [sys.executable, "-c", _BOOT, str(os.getpid()), "--host", "127.0.0.1", "--port", str(self.port),
+                   "--log-level", "error"]
         try:
             self.process = subprocess.Popen(command, env={**os.environ, **SERVER_ENV}, stdin=subprocess.DEVNULL)
         except OSError as exc:

@@ -21,17 +21,19 @@ from datetime import UTC, datetime  # noqa: E402
 from prefect import flow, get_run_logger  # noqa: E402
 from prefect.artifacts import create_progress_artifact, update_progress_artifact  # noqa: E402
 from prefect.futures import as_completed  # noqa: E402
+from prefect.states import Failed  # noqa: E402
 from prefect_ray.context import remote_options  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
 from flows import cli, compare_args, runtime  # noqa: E402
-from rnnbench import results, scheduling, sweep  # noqa: E402
+from rnnbench import scheduling, sweep  # noqa: E402
 from rnnbench.config import CompareConfig, from_preset  # noqa: E402
 from rnnbench.rows import failed_row  # noqa: E402
 from schemas.errors import ValidationError as SchemaValidationError  # noqa: E402
 from tasks.datasets import build_datasets  # noqa: E402
 from tasks.report import write_metrics, write_report  # noqa: E402
-from tasks.train import train_jobs  # noqa: E402
+from tasks.stored import load_checked  # noqa: E402
+from tasks.train import JobsFailed, train_jobs  # noqa: E402
 
 # Ray re-runs a task whose worker process died this many times (same task-run id; the job is idempotent)
 RAY_MAX_RETRIES = 3
@@ -78,7 +80,7 @@ def compare(config: CompareConfig | None = None, regenerate: bool = False, prese
     at_other_lengths: list[dict] = []  # --eval-lens rows, read from each stored result
     todo = []
     for spec in specs:
-        stored = results.load(out, spec)
+        stored = load_checked(out, spec, logger)
         if stored is None:
             todo.append(spec)
         else:
@@ -99,9 +101,11 @@ def compare(config: CompareConfig | None = None, regenerate: bool = False, prese
     chunks = scheduling.chunk_jobs(todo, workers)
     if len(chunks) < len(todo):
         logger.info("packed %d small jobs into %d tasks (longest first)", len(todo), len(chunks))
+    attempts = config.max_retries + 1
     with remote_options(**resources):
-        futures = {train_jobs.submit(chunk, root, out, config.max_retries, len(chunk) - 1): chunk
-                   for chunk in chunks}
+        futures = {train_jobs.with_options(retries=config.max_retries, retry_delay_seconds=1,
+                                           timeout_seconds=scheduling.timeout_seconds(chunk))
+                   .submit(chunk, root, out): chunk for chunk in chunks}
 
     artifact = create_progress_artifact(progress=0.0, key="rnnbench-progress", description="jobs finished")
     columns = (TextColumn("[bold]jobs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -114,9 +118,16 @@ def compare(config: CompareConfig | None = None, regenerate: bool = False, prese
                 for row in future.result():
                     rows[row["run_id"]] = row
             except Exception as exc:  # noqa: BLE001 - one failure never aborts the sweep
-                logger.error("a task of %d jobs failed: %s", len(chunk), exc)
+                # each job's result is its own: what a job stored stands, only the others are failed
+                errors = exc.errors if isinstance(exc, JobsFailed) else {}
                 for spec in chunk:
-                    rows.setdefault(spec.run_id, failed_row(spec, f"{type(exc).__name__}: {exc}"))
+                    stored = load_checked(out, spec, logger)
+                    if stored is not None:
+                        rows[spec.run_id] = stored.row
+                        continue
+                    error = errors.get(spec.run_id, f"{type(exc).__name__}: {exc}")
+                    rows[spec.run_id] = failed_row(spec, f"after {attempts} attempts: {error}")
+                    logger.error("%s failed after %d attempts: %s", spec.run_id, attempts, error)
             bar.advance(task_bar, len(chunk))
             # one API call per second at most: the artifact is for people, not a log
             if time.monotonic() - last_update > 1.0 or len(rows) == len(specs):
@@ -125,7 +136,7 @@ def compare(config: CompareConfig | None = None, regenerate: bool = False, prese
 
     runtime.remote_results_received()
     for spec in todo:  # the jobs run now; the others' curves were read above
-        stored = results.load(out, spec)
+        stored = load_checked(out, spec, logger)
         if stored is not None:
             curves.extend(stored.curve)
             at_other_lengths.extend(stored.eval_rows)
@@ -135,7 +146,12 @@ def compare(config: CompareConfig | None = None, regenerate: bool = False, prese
                            time.perf_counter() - start)
     statuses = {s: sum(1 for r in ordered if r["status"] == s) for s in ("ok", "diverged", "failed")}
     logger.info("done: %s; report at %s", statuses, written["report_html"])
-    return {**paths, **written, "statuses": statuses}
+    result = {**paths, **written, "statuses": statuses}
+    if statuses["failed"]:
+        # the run's state says so (alerts, automations), and still carries the paths of what was written
+        return Failed(message=f"{statuses['failed']} of {len(ordered)} jobs failed; report at "
+                              f"{written['report_html']}", data=result)
+    return result
 
 
 def with_date(config: CompareConfig) -> CompareConfig:
@@ -159,7 +175,10 @@ def main(argv: list[str] | None = None, checked: compare_args.Preflight | None =
     config = checked.config
     try:
         with sweep.exclusive(config.out), runtime.embedded(config.ray_address, api=checked.api):
-            result = compare(config, regenerate=checked.args.regenerate)
+            state = compare(config, regenerate=checked.args.regenerate, return_state=True)
+            result = state.result(raise_on_failure=False)
+            if isinstance(result, BaseException):
+                raise result
     except (sweep.SweepBusy, runtime.RuntimeStartError) as exc:
         runtime.fail(str(exc))
     except SchemaValidationError as exc:

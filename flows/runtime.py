@@ -8,6 +8,10 @@ Three ways Ray is reached, all configured here so that they behave alike:
   Prefect API URL travels as `env_vars` in the job's runtime_env.
 - a Prefect deployment run (nothing pre-starts Ray): `RnnbenchRayTaskRunner` starts or joins Ray with the same
   arguments, the address coming from RAY_ADDRESS ('local' or unset: a private loopback Ray).
+
+A private local Ray is started with Ray's public interfaces only (`ray.init` arguments and documented environment
+variables, no patched internals): it listens on 127.0.0.1 only and requires a token this process makes up (see
+`_local_ray_environment`); it is refused, before anything starts, when it would listen on another address.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import secrets
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -85,8 +90,15 @@ def embedded(address: str | None = None, api: LocalApi | None = None) -> Iterato
 def _exported(url: str) -> Iterator[None]:
     """PREFECT_API_URL for the processes started from now on (Ray's workers); a missing URL in one of them must
     be an error, not a silent second server fighting over SQLite."""
-    saved = {key: os.environ.get(key) for key in ("PREFECT_API_URL", "PREFECT_SERVER_EPHEMERAL_ENABLED")}
-    os.environ.update(PREFECT_API_URL=url, PREFECT_SERVER_EPHEMERAL_ENABLED="false")
+    with _environment({"PREFECT_API_URL": url, "PREFECT_SERVER_EPHEMERAL_ENABLED": "false"}):
+        yield
+
+
+@contextmanager
+def _environment(updates: dict[str, str]) -> Iterator[None]:
+    """Set os.environ keys; put back exactly what was there before (absent keys are removed again)."""
+    saved = {key: os.environ.get(key) for key in updates}
+    os.environ.update(updates)
     try:
         yield
     finally:
@@ -175,17 +187,13 @@ def cluster_runtime_env() -> dict[str, Any]:
 def ray_init_kwargs(address: str | None = None, num_cpus: int | None = None) -> dict[str, Any]:
     """ray.init arguments: a private loopback cluster (address None or 'local') or joining one (anything else)."""
     quiet_environment()
-    if address in (None, "", "local"):
+    if _is_local(address):
         # "local", not None: never join a cluster that happens to run on this machine (RAY_ADDRESS,
-        # /tmp/ray/ray_current_cluster). Bound to 127.0.0.1 (see _loopback_only), it needs no token; should
-        # a future Ray lose that switch, Ray's own default for a new local cluster (token) applies instead
-        if _loopback_switch_available():
-            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        # /tmp/ray/ray_current_cluster). Loopback and token: _local_ray_environment, entered by the caller
         return {
             "address": "local",
             "num_cpus": num_cpus or os.cpu_count(),
             "include_dashboard": False,
-            "_node_ip_address": "127.0.0.1",
             "object_store_memory": LOCAL_OBJECT_STORE_BYTES,
             # no runtime_env: local workers inherit os.environ (PREFECT_API_URL included), and a runtime_env
             # would make Ray start fresh workers instead of using the ones it pre-started
@@ -194,98 +202,73 @@ def ray_init_kwargs(address: str | None = None, num_cpus: int | None = None) -> 
     return {"address": address, "runtime_env": cluster_runtime_env(), "log_to_driver": False}
 
 
-def _loopback_switch_available() -> bool:
-    from ray._private import ray_constants
-
-    return hasattr(ray_constants, "ENABLE_RAY_CLUSTER")
+def _is_local(address: str | None) -> bool:
+    return address in (None, "", "local")
 
 
-@contextmanager
-def _loopback_only(active: bool) -> Iterator[None]:
-    """Make a new local Ray bind 127.0.0.1.
-
-    Ray (2.60) rewrites 127.0.0.1 in `_node_ip_address` to the machine's routable address, so its GCS and
-    raylet listen on every interface. Its single-machine mode (the default on macOS/Windows, where
-    `ENABLE_RAY_CLUSTER` is false) keeps the loopback address; that switch is read at call time."""
-    from ray._private import ray_constants
-
-    if not active or not _loopback_switch_available():
-        yield
-        return
-    saved = ray_constants.ENABLE_RAY_CLUSTER
-    ray_constants.ENABLE_RAY_CLUSTER = False
-    try:
-        yield
-    finally:
-        ray_constants.ENABLE_RAY_CLUSTER = saved
+# Loopback. Ray has no documented loopback-only option on Linux: it rewrites 127.0.0.1, in ray.init's node
+# address and in `ray start --node-ip-address`, to the machine's routable address, and its GCS, raylet, agents,
+# workers and metrics then listen on that address or on every interface (measured, Ray 2.60). What it does
+# have is its single-machine mode, the default on Windows and macOS, where a node takes the loopback address
+# and every one of those ports binds 127.0.0.1. RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER, documented (docs.ray.io,
+# "Ray Clusters Overview") as the variable that turns that mode off there (=1), turns it on on Linux (=0).
+# Trade-off: a public variable used on the platform its name does not mention, read once when Ray is first
+# imported; tests/test_runtime_public.py checks every port, and should a future Ray ignore the variable,
+# `_check_loopback_mode` refuses to start rather than listen on the network.
+LOOPBACK_MODE_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+_local_token: str | None = None
 
 
-# RayParams fields `ray start --no-monitor --include-log-monitor=false` sets, and ray.init has no argument for
-_UNUSED_MONITORS = {"no_monitor": True, "include_log_monitor": False}
+def _local_ray_token() -> str:
+    """One random token per process, for every private local Ray it starts: Ray's client caches the token it
+    has read, so a second local Ray in the same process must get the same one."""
+    global _local_token
+    if _local_token is None:
+        _local_token = secrets.token_hex(32)
+    return _local_token
 
 
 @contextmanager
-def _without_unused_monitors(active: bool) -> Iterator[None]:
-    """Start a new local Ray without the two processes this private single-machine cluster never uses: the
-    autoscaler monitor (there is nothing to scale) and the log monitor (it forwards workers' output to drivers,
-    and log_to_driver is off: Prefect carries the logs). Each is a Python process importing Ray, about 1 s of
-    CPU at start-up, when CPU is what start-up is short of. ray.init builds the node's RayParams itself, so the
-    two fields are set as it does; should a future Ray rename them, Ray's defaults apply unchanged."""
-    import inspect
+def _local_ray_environment() -> Iterator[None]:
+    """The environment a new private local Ray starts in, from before Ray is first imported in this process
+    until that Ray is shut down (the previous values are put back after).
 
-    from ray._private import parameter
-
-    fields = inspect.signature(parameter.RayParams.__init__).parameters
-    if not active or not all(name in fields for name in _UNUSED_MONITORS):
+    - loopback: LOOPBACK_MODE_ENV (above).
+    - Ray's token authentication (docs.ray.io, "Ray token authentication"), not `RAY_AUTH_MODE=disabled`:
+      RAY_AUTH_MODE=token with RAY_AUTH_TOKEN, a random token made up by this process. Ray's own processes and
+      workers inherit both; a client without the token is refused by the GCS, the raylet and the agents. An
+      environment variable rather than Ray's default ~/.ray/auth_token: nothing is written to the user's home,
+      and a long-lived token there is not reused for a cluster that lives for one run.
+    Ray reads its auth mode and cluster mode once per process, when it is first imported: set later, they do not
+    apply to this process (`_check_loopback_mode` notices)."""
+    with _environment({**LOOPBACK_MODE_ENV, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": _local_ray_token()}):
         yield
-        return
-    original = parameter.RayParams.__init__
-
-    def init(self, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        for name, value in _UNUSED_MONITORS.items():
-            setattr(self, name, value)
-
-    parameter.RayParams.__init__ = init
-    try:
-        yield
-    finally:
-        parameter.RayParams.__init__ = original
 
 
-@contextmanager
-def _without_idle_dashboard(active: bool) -> Iterator[None]:
-    """Start a new local Ray without its dashboard process when that process would have nothing to do.
+def _check_loopback_mode() -> None:
+    """Refuse, before anything starts, a local Ray that would not listen on loopback only: Ray was imported in this
+    process before `_local_ray_environment` (e.g. by code that joined a cluster first), or a future Ray ignores
+    LOOPBACK_MODE_ENV. `ray.util.get_node_ip_address()` is the address a new local node would take."""
+    import ray
 
-    With include_dashboard=False, Ray (2.60) still starts the dashboard's Python process, loading only the
-    module that reports usage statistics; with usage statistics off (QUIET_ENV) it serves nothing: ~1.2 CPU-s
-    of imports, while start-up is short of CPU. Node.start_api_server is skipped only then; a Ray whose method
-    has another signature, or a user who turns usage statistics on, gets Ray's behaviour unchanged."""
-    import inspect
+    if ray.is_initialized():
+        return  # ray.init itself refuses to start a second cluster
+    ip = ray.util.get_node_ip_address()
+    if not _is_loopback(ip):
+        raise RuntimeStartError(
+            f"a local Ray started here would listen on {ip}, not only on 127.0.0.1 (Ray was imported in this process "
+            f"before {', '.join(f'{k}={v}' for k, v in LOOPBACK_MODE_ENV.items())} was set, or this Ray version "
+            "ignores it). Start the run in a fresh process, or start a Ray cluster with token authentication "
+            "yourself and pass its address (--ray-address / RAY_ADDRESS).")
 
-    try:
-        from ray._common.usage import usage_lib
-        from ray._private import node
 
-        original = node.Node.start_api_server
-    except (ImportError, AttributeError):  # private places; another Ray keeps its own behaviour
-        active = False
-    expected = {"self", "include_dashboard", "raise_on_failure"}
-    if not active or set(inspect.signature(original).parameters) != expected:
-        yield
-        return
-
-    def start_api_server(self, *, include_dashboard: bool | None, raise_on_failure: bool) -> None:
-        if include_dashboard is False and not usage_lib.usage_stats_enabled():
-            self._webui_url = ""  # what Ray records when the dashboard is off: no URL to print or hand on
-            return
-        original(self, include_dashboard=include_dashboard, raise_on_failure=raise_on_failure)
-
-    node.Node.start_api_server = start_api_server
-    try:
-        yield
-    finally:
-        node.Node.start_api_server = original
+def _check_bound_to_loopback(info: Any) -> None:
+    """After the start: every address Ray reports for the new node is a loopback one."""
+    addresses = info.address_info
+    hosts = {addresses.get("node_ip_address"), str(addresses.get("gcs_address", "")).rpartition(":")[0].strip("[]")}
+    if not all(_is_loopback(host) for host in hosts):
+        raise RuntimeStartError(f"the local Ray reports the addresses {sorted(map(str, hosts))}, not only "
+                                "loopback ones: stopped it")
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -322,22 +305,27 @@ def _check_cluster_can_reach_api(address: str) -> None:
 
 
 def _init_ray(kwargs: dict[str, Any]) -> Any:
+    """ray.init(**kwargs); for a new local Ray the caller has entered `_local_ray_environment()` before Ray was
+    first imported."""
     import ray
 
     address = kwargs.get("address")
     local = address == "local"
+    if local:
+        _check_loopback_mode()
     try:
-        with _loopback_only(local), _without_unused_monitors(local), _without_idle_dashboard(local):
-            info = ray.init(**kwargs)
+        info = ray.init(**kwargs)
     except Exception as exc:  # noqa: BLE001
         where = "start a local Ray" if local else f"join the Ray cluster at {address!r}"
         raise RuntimeStartError(f"cannot {where}: {exc}") from exc
-    if not local:
-        try:
+    try:
+        if local:
+            _check_bound_to_loopback(info)
+        else:
             _check_cluster_can_reach_api(address)
-        except RuntimeStartError:
-            ray.shutdown()
-            raise
+    except RuntimeStartError:
+        ray.shutdown()
+        raise
     return info
 
 
@@ -345,16 +333,20 @@ def _init_ray(kwargs: dict[str, Any]) -> Any:
 def ray_cluster(address: str | None = None, num_cpus: int | None = None) -> Iterator[dict]:
     """Start a local Ray (address None) or join one (HOST:PORT, ray://..., 'auto') before the flow runs,
     and shut it down after, so that the task runner never owns Ray and worker logs are not cut off."""
-    import ray
-
-    if address not in (None, "", "local"):
+    if not _is_local(address):
         check_ray_address(address)
-    info = _init_ray(ray_init_kwargs(address, num_cpus))
-    try:
-        yield {"address": info.address_info.get("address", address), "resources": ray.cluster_resources()}
-    finally:
-        let_worker_logs_arrive()
-        ray.shutdown()
+    with ExitStack() as stack:
+        if _is_local(address):
+            stack.enter_context(_local_ray_environment())  # before Ray is first imported: see there
+        import ray
+
+        info = _init_ray(ray_init_kwargs(address, num_cpus))
+        try:
+            yield {"address": info.address_info.get("address", address), "resources": ray.cluster_resources(),
+                   "session_dir": info.address_info.get("session_dir")}
+        finally:
+            let_worker_logs_arrive()
+            ray.shutdown()
 
 
 _last_remote_result: float | None = None  # when the flow last received a task's result from a worker
@@ -388,25 +380,45 @@ class RnnbenchRayTaskRunner(RayTaskRunner):
     When Ray is already initialised (the CLI's `ray_cluster()`), it is reused and left running."""
 
     def __enter__(self):
-        import ray
-
-        if ray.is_initialized():
-            return super().__enter__()
         address = self.address or os.environ.get("RAY_ADDRESS") or None
         kwargs = ray_init_kwargs(address)
         local = kwargs["address"] == "local"
+        environment = ExitStack()
+        if local:  # before anything below imports Ray: see _local_ray_environment
+            environment.enter_context(_local_ray_environment())
+        import ray
+
+        if ray.is_initialized():
+            environment.close()
+            return super().__enter__()
         # the decorator's own init_kwargs (e.g. namespace) win; options that only make sense for a new local
         # cluster are dropped when joining one (ray.init refuses them there)
         extra = {k: v for k, v in self.init_kwargs.items() if local or k not in _LOCAL_ONLY_INIT_KWARGS}
-        _init_ray({**kwargs, **extra})
-        super().__enter__()  # sees Ray initialised: reuses it
+        try:
+            _init_ray({**kwargs, **extra})
+        except BaseException:
+            environment.close()
+            raise
+        try:
+            super().__enter__()  # sees Ray initialised: reuses it
+        except BaseException:
+            ray.shutdown()
+            environment.close()
+            raise
         self._owns_ray = True
+        self._ray_environment = environment
         return self
 
     def __exit__(self, *exc_info):
         if getattr(self, "_owns_ray", False):
             let_worker_logs_arrive()
-        return super().__exit__(*exc_info)
+        try:
+            return super().__exit__(*exc_info)
+        finally:
+            environment = getattr(self, "_ray_environment", None)
+            if environment is not None:
+                self._ray_environment = None
+                environment.close()
 
 
 _LOCAL_ONLY_INIT_KWARGS = {"num_cpus", "num_gpus", "resources", "include_dashboard", "dashboard_host",

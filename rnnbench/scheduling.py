@@ -26,6 +26,13 @@ def estimated_seconds(spec: RunSpec) -> float:
     return spec.steps * spec.seq_len * (STEP_OVERHEAD_S + macs * MAC_S)
 
 
+def timeout_seconds(specs: list[RunSpec]) -> float:
+    """A Prefect task's time limit for a chunk of jobs: ten times the cost model's estimate, and never under
+    ten minutes (the model is rough; the limit is there so that one hung job cannot hold a nightly run, and
+    with it every later one, forever)."""
+    return max(600.0, 10 * sum(estimated_seconds(s) for s in specs))
+
+
 def plan_text(config, cpus: int) -> str:
     """One paragraph printed before any work: how many jobs, how much compute by the cost model, and what that
     means on `cpus` cores here; for a subset, also what the whole sweep would take."""

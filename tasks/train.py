@@ -6,8 +6,8 @@ from prefect import get_run_logger, task
 
 from rnnbench import results
 from rnnbench.config import RunSpec
-from rnnbench.rows import failed_row
 from tasks import dataset_store
+from tasks.stored import load_checked
 
 
 @task(name="train-evaluate", task_run_name="{spec.arch} {spec.problem} T={spec.seq_len} seed={spec.seed}")
@@ -15,7 +15,7 @@ def train_job(spec: RunSpec, data_root: str, out: str, device: str | None = None
     """Idempotent: a job whose result is already stored returns it, so Ray's re-run after a lost worker
     and Prefect's retry after an exception are both safe. Returns the metrics row."""
     logger = get_run_logger()
-    stored = results.load(out, spec)
+    stored = load_checked(out, spec, logger)
     if stored is not None:
         logger.info("result already stored for %s; not training again", spec.run_id)
         return stored.row
@@ -35,24 +35,42 @@ def train_job(spec: RunSpec, data_root: str, out: str, device: str | None = None
     return row
 
 
-@task(name="train-evaluate-chunk", task_run_name="{specs[0].run_id} and {n_more} more")
-def train_jobs(specs: list[RunSpec], data_root: str, out: str, retries: int, n_more: int = 0) -> list[dict]:
+class JobsFailed(RuntimeError):
+    """Some jobs of a chunk raised (the others finished and are stored): raised after every job was tried, so
+    that Prefect retries the chunk, and the retry skips what is stored."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{run_id}: {error}" for run_id, error in errors.items()))
+
+    def __reduce__(self):
+        # it crosses from the Ray worker to the driver by pickle, which would otherwise pass the message as `errors`
+        return (JobsFailed, (self.errors,))
+
+
+def _chunk_name() -> str:
+    from prefect.runtime import task_run
+
+    specs = task_run.parameters["specs"]
+    return specs[0].run_id if len(specs) == 1 else f"{specs[0].run_id} and {len(specs) - 1} more"
+
+
+@task(name="train-evaluate-chunk", task_run_name=_chunk_name)
+def train_jobs(specs: list[RunSpec], data_root: str, out: str) -> list[dict]:
     """Several small jobs in one task (one Prefect task costs ~0.25 s; a tiny job trains in less).
 
-    Each job is stored the moment it ends, exactly as train_job does, so a re-run of the chunk (Ray's, after
-    a lost worker) skips the finished ones. A job that raises is tried `retries` more times, then returned as
-    a `failed` row (not stored, so a later sweep tries it again); it never stops the other jobs."""
+    Each job is stored the moment it ends, exactly as train_job does, so a re-run of the chunk (Prefect's retry
+    after an exception, Ray's after a lost worker) skips the finished ones. A job that raises never stops the
+    others: every job is tried, then JobsFailed names the ones that raised. Retries are the task's own
+    (`retries` in its options, set by the flow)."""
     logger = get_run_logger()
-    rows = []
+    rows, errors = [], {}
     for spec in specs:
-        for attempt in range(1, retries + 2):
-            try:
-                rows.append(train_job.fn(spec, data_root, out))
-                break
-            except Exception as exc:  # noqa: BLE001 - recorded as the job's result, never lost
-                logger.warning("%s: attempt %d of %d raised %s: %s", spec.run_id, attempt, retries + 1,
-                               type(exc).__name__, exc)
-                if attempt == retries + 1:
-                    rows.append(failed_row(spec, f"after {attempt} attempts: {type(exc).__name__}: {exc}"))
+        try:
+            rows.append(train_job.fn(spec, data_root, out))
+        except Exception as exc:  # noqa: BLE001 - reported per job below, never lost
+            logger.warning("%s raised %s: %s", spec.run_id, type(exc).__name__, exc)
+            errors[spec.run_id] = f"{type(exc).__name__}: {exc}"
+    if errors:
+        raise JobsFailed(errors)
     return rows
-

@@ -23,6 +23,13 @@ for _key, _value in {
     "DO_NOT_TRACK": "1",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "RAY_USAGE_STATS_ENABLED": "0",
+    # Ray reads its loopback-only switch once, when first imported (flows/runtime.py, LOOPBACK_MODE_ENV), and test
+    # modules import Ray at collection (through prefect_ray): set here, before any of them, so a local Ray that
+    # a test starts in this process binds 127.0.0.1 as the CLI's does. Subprocesses that start a real multi-node
+    # cluster (tests/test_cluster.py) drop every RAY_ variable.
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    # likewise read at import: the token authentication the runtime gives its private Ray (it sets the token)
+    "RAY_AUTH_MODE": "token",
 }.items():
     os.environ.setdefault(_key, _value)
 

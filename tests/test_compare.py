@@ -105,7 +105,7 @@ BAD_INPUTS = [
     (["--problems", "copy"], "unknown problem 'copy'; valid problems: adding, copy_memory, copy_sequence, parity, "
                              "selective_copy, sequential_digits, sequential_digits_permuted, sequential_xor, "
                              "temporal_order"),
-    (["--preset", "huge"], "unknown preset 'huge'; valid presets: seed, smoke"),
+    (["--preset", "huge"], "unknown preset 'huge'; valid presets: full, quick, seed, smoke"),
     (["--seq-lens", "1"], "seq_len=1 is too short"),
     (["--seeds", "0"], "--seeds 0: the number of seeds must be at least 1"),
     (["--steps", "-5"], "--steps -5: must be a positive integer"),

@@ -3,6 +3,7 @@ sweeps on one output. Each runs the real CLI in a subprocess against the session
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -171,11 +172,45 @@ def test_job_that_raises_is_retried_then_recorded_failed_without_aborting(prefec
     assert all("after 3 attempts" in e for e in failed["error"])  # first try + 2 bounded retries
     report = (out / "report.md").read_text()
     assert "Failed and diverged jobs" in report and "injected fault" in report
+    # Prefect is the record: the chunk task ran 3 times (its own retries), the flow run ended Failed
+    flow_run, task_runs = latest_flow_run()
+    assert flow_run["state_type"] == "FAILED" and "2 of 6 jobs failed" in flow_run["state"]["message"]
+    raising = [t for t in task_runs if "raising_gru" in t["name"]]
+    assert raising and all(t["run_count"] == 3 and t["state_type"] == "FAILED" for t in raising), \
+        [(t["name"], t["run_count"], t["state_type"]) for t in task_runs]
     # the failed jobs are not stored, so a resume tries them again (and this time they succeed)
     (gate / "fail").unlink()
     code, output = finish(start(argv, out, **env))
     assert code == 0, output
     assert "4 already finished" in output
+
+
+def latest_flow_run() -> tuple[dict, list[dict]]:
+    """The session API's most recent flow run and its task runs."""
+    import httpx
+
+    with httpx.Client(base_url=os.environ["PREFECT_API_URL"], timeout=30) as client:
+        (flow_run,) = client.post("/flow_runs/filter", json={"sort": "START_TIME_DESC", "limit": 1}).json()
+        task_runs = client.post("/task_runs/filter", json={
+            "flow_runs": {"id": {"any_": [flow_run["id"]]}}}).json()
+    return flow_run, task_runs
+
+
+def test_damaged_stored_result_is_named_and_its_job_trained_again(prefect_api, tmp_path):
+    out = tmp_path / "out"
+    argv = ["--preset", "smoke", "--problems", "adding", "--archs", "gru,lstm"]
+    code, output = finish(start(argv, out))
+    assert code == 0, output
+    reference = stable(out / "metrics.parquet")
+    damaged = sorted((out / "runs").glob("*.json"))[0]
+    payload = json.loads(damaged.read_text())
+    payload["row"]["test_metric"] = "0.1"  # parses, but a string where a number belongs
+    damaged.write_text(json.dumps(payload))
+    code, output = finish(start(argv, out))
+    assert code == 0, output
+    assert f"damaged stored result {damaged}" in output and "1 already finished" in output
+    assert "Traceback" not in output
+    assert stable(out / "metrics.parquet").equals(reference)
 
 
 def test_invalid_dataset_is_refused_before_training_until_regenerated(prefect_api, tmp_path, capsys):
