@@ -238,6 +238,18 @@ def compare_archs(metrics: pl.DataFrame, summary: pl.DataFrame | None = None) ->
     return pl.DataFrame(out, schema=schema)
 
 
+def separating_problems(summary: pl.DataFrame) -> list[str]:
+    """Problems on which the sweep tells archs apart: at some length one arch's cell is solved while another's
+    was solved in no seed (each arch at its chosen setting)."""
+    out = []
+    chosen = summary.filter(pl.col("chosen"))
+    for (problem, _), cells in chosen.group_by(["problem", "seq_len"], maintain_order=True):
+        never = (cells["n_solved"] == 0) & (cells["n_seeds"] > cells["n_failed"])
+        if (cells["verdict"] == "solved").any() and never.any():
+            out.append(problem)
+    return list(dict.fromkeys(out))
+
+
 # ---- sentences the rules allow ---------------------------------------------------------------------------
 def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.3g}"

@@ -111,3 +111,58 @@ def test_plan_is_printed_before_any_work(capsys, tmp_path, monkeypatch):
     err = capsys.readouterr().err
     assert err.startswith("plan: 45 jobs") and "CPU-hours by the cost model" in err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_quick_is_the_default_and_names_the_eight_archs():
+    c = config()
+    assert c.preset == "quick" and len(c.archs) == 8 and c.seeds == 3
+    assert {(g.problem, tuple(g.seq_lens)) for g in c.grids} == {("adding", (50,)), ("temporal_order", (50,)),
+                                                                ("selective_copy", (16,))}
+
+
+def test_separating_problems_needs_a_solved_cell_beside_one_never_solved():
+    from rnnbench.verdicts import separating_problems, summarize
+    from tests.test_verdicts import ADDING, XOR, frame, runs
+
+    apart = frame(runs(ADDING, [0.001, 0.002, 0.003], "lstm"), runs(ADDING, [0.16, 0.17, 0.165], "rnn_tanh", se=0.01),
+                  runs(XOR, [1.0, 1.0, 1.0], "lstm"), runs(XOR, [1.0, 0.6, 0.6], "rnn_tanh"))
+    # adding: lstm solved, rnn_tanh in no seed; xor: rnn_tanh solved one seed, so the two are not apart there
+    assert separating_problems(summarize(apart)) == ["adding"]
+
+
+@pytest.mark.e2e
+def test_a_reduced_quick_preset_runs_end_to_end(prefect_api, tmp_path):
+    """The quick preset's settings, cut to two archs, one problem and one seed (the full preset run is timed by
+    benchmarks/preset_time.py and quoted in the README)."""
+    import polars as pl
+
+    from flows import compare
+
+    out = tmp_path / "out"
+    argv = ["--archs", "gru,rnn_tanh", "--problems", "temporal_order", "--seeds", "1", "--steps", "300",
+            "--out", str(out)]
+    assert compare.main(argv) == 0
+    summary = pl.read_parquet(out / "summary.parquet")
+    assert set(summary["arch"]) == {"gru", "rnn_tanh"} and set(summary["seq_len"]) == {50}
+    assert summary["lr"].to_list() == [3e-3, 3e-3] and (out / "report.html").is_file()
+
+
+def test_a_sweep_that_cannot_fit_is_refused_with_the_estimate_before_anything_is_written(capsys, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        compare_args.preflight(["--preset", "seed", "--problems", "adding", "--seq-lens", "100000000",
+                                "--out", str(out)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "the datasets of this sweep need about" in err and "TiB on disk" in err and "free" in err
+    assert not out.exists()
+
+
+def test_a_job_that_would_not_fit_in_memory_is_refused(capsys, tmp_path):
+    from rnnbench import sizing
+
+    config = from_preset("seed", out=str(tmp_path / "out"), batch_size=4096, n_train=4096,
+                         grids=[DEFAULT_GRIDS["adding"]().model_copy(update={"seq_lens": [200_000]})])
+    with pytest.raises(ValueError, match=r"one job \(adding, T=200000, rnn_tanh\) needs about .* of memory and this "
+                                         r"machine has"):
+        sizing.check_fits(config)
