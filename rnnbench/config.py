@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 from rnnbench.archs import get_arch
 from rnnbench.datasets import DatasetSpec
@@ -26,14 +26,75 @@ class ModelOptions(BaseModel):
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="between layers; needs num_layers > 1")
     bias: bool = True
     proj_size: int = Field(0, ge=0, description="LSTM projection size (0 = none); must be < hidden_size")
-    forget_bias: float | None = Field(None, description="LSTM forget-gate bias (nn.LSTM has no flag for it)")
+    forget_bias: float | None = Field(None, description="LSTM forget-gate bias (nn.LSTM has no flag for it); every "
+                                      "arch of the sweep must take it (arch_options' lstm.forget_bias: LSTM runs only)")
     recurrent_init: RecurrentInit = Field("default", description="'identity' is IRNN, for rnn_relu only")
+    arch_options: dict[str, float | int | bool | str] = Field(
+        default_factory=dict, description="each architecture's own settings, 'ARCH.KEY' -> value, e.g. "
+        "{'lru.r_max': 0.999}; a run takes its own arch's keys, the others keep the paper defaults listed with "
+        "their sources in rnnbench/archs/__init__.py")
+
+    @field_validator("arch_options", mode="before")
+    @classmethod
+    def _known_arch_options(cls, value):
+        from rnnbench.archs.options import check_arch_options
+
+        return check_arch_options(value)  # typed, sorted by key; ValueError naming an unknown key or a bad value
 
     @model_validator(mode="after")
     def _dropout_needs_layers(self):
         if self.dropout > 0 and self.num_layers == 1:
             raise ValueError(f"dropout={self.dropout} acts between layers; it needs num_layers > 1")
         return self
+
+    @model_validator(mode="after")
+    def _forget_bias_once(self):
+        alias = self.arch_options.get("lstm.forget_bias")
+        if alias is not None and self.forget_bias is not None:
+            if alias != self.forget_bias:
+                raise ValueError(f"forget_bias={self.forget_bias} and lstm.forget_bias={alias} disagree; give one")
+            # one home for one value, so both spellings give the same run id
+            object.__setattr__(self, "arch_options", {k: v for k, v in self.arch_options.items()
+                                                      if k != "lstm.forget_bias"})
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_empty_arch_options(self, handler):
+        # no arch options, no key: the dump (hence every run id and stored result) of a spec without them stays
+        # what it was before they existed
+        data = handler(self)
+        if not data.get("arch_options"):
+            data.pop("arch_options", None)
+        return data
+
+    def __hash__(self) -> int:
+        return hash((*(v for k, v in self.__dict__.items() if k != "arch_options"),
+                     tuple(sorted(self.arch_options.items()))))
+
+    def arch_values(self, arch: str, seq_len: int, hidden_size: int) -> dict:
+        """Every own option of `arch` for one run, by name: given here (this arch's keys of arch_options, or the
+        field an older flag fills), else the paper's default, else derived from the run (IndRNN's bound from
+        seq_len); None where the module keeps its own init. What the run builds with and records."""
+        from rnnbench.archs.options import RunShape, resolve
+
+        given = dict(self.arch_options)
+        for option in get_arch(arch).arch_options:
+            value = getattr(self, option.field) if option.field else None
+            if value is not None:
+                given.setdefault(f"{arch}.{option.name}", value)
+        return resolve(arch, given, RunShape(seq_len, hidden_size))
+
+    def for_run(self, arch: str, seq_len: int, hidden_size: int) -> ModelOptions:
+        """These options as one run of `arch` resolves them: its own keys written out (defaults and derived values
+        included), other archs' keys dropped. A RunSpec built with them has every option it uses in its run id."""
+        values = self.arch_values(arch, seq_len, hidden_size)
+        fields, own = {}, {}
+        for option in get_arch(arch).arch_options:
+            if option.field:
+                fields[option.field] = values[option.name]
+            elif values[option.name] is not None:
+                own[f"{arch}.{option.name}"] = values[option.name]
+        return self.model_copy(update={"arch_options": own, **fields})
 
 
 class RunSpec(BaseModel):
@@ -96,6 +157,7 @@ class RunSpec(BaseModel):
             raise ValueError(f"proj_size={m.proj_size} must be smaller than hidden_size={self.hidden_size}")
         if m.forget_bias is not None and "forget_bias" not in arch.options:
             raise ValueError(f"forget_bias is an LSTM option; arch {self.arch!r} has none")
+        m.arch_values(self.arch, self.seq_len, self.hidden_size)  # the arch's own cross-checks, e.g. LRU's ring
         if m.recurrent_init not in arch.recurrent_inits:
             raise ValueError(f"recurrent_init={m.recurrent_init!r} is not available for {self.arch!r}; "
                              f"choose from {', '.join(arch.recurrent_inits)}")
@@ -214,7 +276,7 @@ class CompareConfig(BaseModel):
                                 batch_size=self.batch_size, clip_norm=self.clip_norm,
                                 eval_every=max(1, grid.steps // self.eval_points),
                                 n_test=grid.n_test or self.n_test, n_val=grid.n_val or self.n_val,
-                                early_stop=self.early_stop, model=self.model,
+                                early_stop=self.early_stop, model=self.model.for_run(arch, seq_len, hidden[arch]),
                                 eval_lens=self.eval_lengths(seq_len),
                                 n_train=self.n_train or auto_n_train(grid.problem, seq_len, grid.steps,
                                                                      self.batch_size, grid.min_len > 0),

@@ -54,6 +54,6 @@ def matched_hidden_sizes(match: str, problem_name: str, archs: list[str], model)
             near = " or ".join(str(v) for v in (below, above) if v is not None)
             misses.append(f"{arch} (nearest {near})")
     if misses:
-        raise ValueError(f"--match {match}: on {problem_name}, no hidden size up to {MAX_HIDDEN} brings {', '.join(misses)} within "
-                         f"10% of {target}")
+        raise ValueError(f"--match {match}: on {problem_name}, no hidden size up to {MAX_HIDDEN} brings "
+                         f"{', '.join(misses)} within 10% of {target}")
     return chosen

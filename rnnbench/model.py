@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from torch import Tensor, nn
 
 from rnnbench.archs import get_arch
@@ -26,13 +29,22 @@ class SequenceModel(nn.Module):
 
 def build_model(arch: str, input_size: int, output_size: int, target_kind: str, hidden_size: int,
                 num_layers: int = 1, bias: bool = True, dropout: float = 0.0, bidirectional: bool = False,
-                proj_size: int = 0, forget_bias: float | None = None, recurrent_init: str = "default") -> SequenceModel:
+                proj_size: int = 0, forget_bias: float | None = None, recurrent_init: str = "default",
+                arch_options: Mapping[str, Any] | None = None) -> SequenceModel:
+    """`arch_options`: the arch's own settings by name (rnnbench.archs.options.resolve gives all of them for a
+    run); one left out takes the core's constructor default."""
     spec = get_arch(arch)
     options = dict(num_layers=num_layers, bias=bias, dropout=dropout)
     extra = dict(bidirectional=bidirectional, proj_size=proj_size, forget_bias=forget_bias,
                  recurrent_init=recurrent_init)
     if spec.options:
         options |= {k: v for k, v in extra.items() if k in spec.options or k == "recurrent_init"}
+    known = {option.name for option in spec.arch_options}
+    unknown = sorted(set(arch_options or {}) - known)
+    if unknown:
+        raise ValueError(f"arch {arch!r} has no option {unknown[0]!r}; its options: "
+                         f"{', '.join(sorted(known)) or 'none'}")
+    options |= dict(arch_options or {})
     core = spec.build(input_size, hidden_size, **options)
     return SequenceModel(core, output_size, target_kind)
 

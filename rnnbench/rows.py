@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import metadata
 
+from rnnbench.archs.options import option_columns
 from rnnbench.config import RunSpec
 from rnnbench.problems import get_problem
 
@@ -48,13 +49,19 @@ def base_row(spec: RunSpec) -> dict:
     """The columns every metrics row has, whatever became of the job."""
     problem = get_problem(spec.problem)
     m = spec.model
+    # the arch's own options as the run resolves and builds them (defaults and derived values included); one
+    # column per known option, None where another arch's
+    values = m.arch_values(spec.arch, spec.seq_len, spec.hidden_size)
+    options = {column: values[option.name] if arch == spec.arch else None
+               for column, (arch, option) in option_columns().items()}
     return {
         "run_id": spec.run_id, "problem": spec.problem, "arch": spec.arch, "seq_len": spec.seq_len,
         "eval_len": spec.seq_len,
         "min_len": spec.min_len,
         "seed": spec.seed, "hidden_size": spec.hidden_size, "num_layers": m.num_layers,
         "bidirectional": m.bidirectional, "dropout": m.dropout, "bias": m.bias, "proj_size": m.proj_size,
-        "forget_bias": m.forget_bias, "recurrent_init": m.recurrent_init, "steps": spec.steps, "lr": spec.lr,
+        "forget_bias": values.get("forget_bias", m.forget_bias), "recurrent_init": m.recurrent_init, **options,
+        "steps": spec.steps, "lr": spec.lr,
         "batch_size": spec.batch_size, "clip_norm": spec.clip_norm, "n_train": spec.n_train, "n_val": spec.n_val,
         "n_test": spec.n_test, "early_stop": spec.early_stop, "epochs": None,
         "metric_name": problem.metric_name, "higher_is_better": problem.higher_is_better,

@@ -98,9 +98,11 @@ def train_and_evaluate(spec: RunSpec, load: Callable[[DatasetSpec], Dataset], de
 
     torch.manual_seed(spec.seed)
     m = spec.model
+    arch_values = m.arch_values(spec.arch, spec.seq_len, spec.hidden_size)  # the values base_row records
     model = build_model(spec.arch, problem.input_size, problem.output_size, problem.target_kind, spec.hidden_size,
                         num_layers=m.num_layers, bias=m.bias, dropout=m.dropout, bidirectional=m.bidirectional,
-                        proj_size=m.proj_size, forget_bias=m.forget_bias, recurrent_init=m.recurrent_init).to(dev)
+                        proj_size=m.proj_size, forget_bias=m.forget_bias, recurrent_init=m.recurrent_init,
+                        arch_options=arch_values).to(dev)
     optimizer = Adam(model.parameters(), lr=spec.lr)
     clip_weights = getattr(model.core, "clip_recurrent_weights_", None)
     mask_np = problem.target_mask(spec.seq_len)
@@ -108,7 +110,8 @@ def train_and_evaluate(spec: RunSpec, load: Callable[[DatasetSpec], Dataset], de
 
     row = base_row(spec)
     row.update(params=count_parameters(model), device=str(dev),
-               state_size=state_size(spec.arch, spec.hidden_size, m.num_layers, m.bidirectional, m.proj_size))
+               state_size=state_size(spec.arch, spec.hidden_size, m.num_layers, m.bidirectional, m.proj_size,
+                                     arch_values.get("state_size")))
     curve: list[dict] = []
     sign = 1.0 if problem.higher_is_better else -1.0
     best: dict = {"value": -math.inf, "step": None, "state": None, "metric": None}

@@ -38,6 +38,14 @@ class Metrics(RunKey):
     proj_size: int = pap.Field(ge=0)
     forget_bias: float = pap.Field(nullable=True)
     recurrent_init: str = pap.Field(isin=["default", "orthogonal", "identity"])
+    # each arch's own options as its run built with them (--arch-option; defaults and sources in
+    # rnnbench/archs/__init__.py, one column per option there), null on the other archs' rows
+    opt_indrnn_recurrent_max: float = pap.Field(gt=0, nullable=True)  # 2^(1/seq_len) unless given
+    opt_indrnn_input_init_std: float = pap.Field(gt=0, nullable=True)  # null: nn.Linear's init
+    opt_lru_r_min: float = pap.Field(ge=0, lt=1, nullable=True)
+    opt_lru_r_max: float = pap.Field(gt=0, le=1, nullable=True)
+    opt_lru_max_phase: float = pap.Field(gt=0, nullable=True)
+    opt_lru_state_size: int = pap.Field(ge=1, nullable=True)
     steps: int = pap.Field(ge=1)
     steps_done: int = pap.Field(ge=0)
     lr: float = pap.Field(gt=0)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import math
+
 import pytest
 import torch
 
@@ -9,6 +12,8 @@ from rnnbench.archs.indrnn import IndRNN
 from rnnbench.archs.lru import LRU
 from rnnbench.archs.mingru import MinGRU
 from rnnbench.archs.minlstm import MinLSTM
+from rnnbench.archs.scan import g, g_reference, linear_recurrence, pick_form
+from rnnbench.archs.stacked import TIME_DIM, StackedCore
 
 ARCHS = [IndRNN, MinGRU, MinLSTM, LRU]
 IDS = [cls.__name__ for cls in ARCHS]
@@ -52,14 +57,16 @@ def test_gradients_reach_every_parameter(cls, num_layers):
 
 
 @pytest.mark.parametrize("cls", ARCHS, ids=IDS)
+@pytest.mark.parametrize("form", ["parallel", "recurrent"])
 @pytest.mark.parametrize(
     ("dtype", "atol"), [(torch.float64, 1e-5), (torch.float32, 1e-4)], ids=["float64", "float32"]
 )
-def test_parallel_matches_sequential(cls, dtype, atol):
+def test_parallel_matches_sequential(cls, form, dtype, atol):
     model = _make(cls, num_layers=2, dtype=dtype)
+    model.chunk = 16  # several chunks in the recurrent form
     x = _inputs(4, 50, 5, dtype=dtype)
     lengths = torch.tensor([50, 1, 23, 37])
-    par_out, par_last = model(x, lengths)
+    par_out, par_last = model.forward_form(x, lengths, form)
     seq_out, seq_last = model.forward_sequential(x, lengths)
     torch.testing.assert_close(par_out, seq_out, atol=atol, rtol=0)
     torch.testing.assert_close(par_last, seq_last, atol=atol, rtol=0)
@@ -70,7 +77,8 @@ def test_last_is_output_at_true_last_step(cls):
     model = _make(cls, num_layers=2)
     x = _inputs(4, 9, 5)
     lengths = torch.tensor([9, 1, 4, 6])
-    for fn in (model, model.forward_sequential):
+    parallel = functools.partial(model.forward_form, form="parallel")
+    for fn in (model, parallel, model.forward_sequential):
         outputs, last = fn(x, lengths)
         expected = outputs[torch.arange(4), lengths - 1]
         assert torch.equal(last, expected)
@@ -83,7 +91,9 @@ def test_padding_does_not_leak(cls):
     lengths = torch.tensor([12, 3, 7, 1])
     mask = torch.arange(12)[None, :] < lengths[:, None]
     x_other = torch.where(mask[..., None], x, 100.0 * _inputs(4, 12, 5, seed=2))
-    for fn in (model, model.forward_sequential):
+    model.chunk = 5
+    parallel = functools.partial(model.forward_form, form="parallel")
+    for fn in (model, parallel, model.forward_sequential):
         out_a, last_a = fn(x, lengths)
         out_b, last_b = fn(x_other, lengths)
         torch.testing.assert_close(out_a[mask], out_b[mask], atol=1e-6, rtol=0)
@@ -119,10 +129,11 @@ def test_indrnn_forward_respects_bound_before_clipping():
 
 
 @pytest.mark.parametrize("cls", [MinGRU, MinLSTM, LRU], ids=["MinGRU", "MinLSTM", "LRU"])
-def test_parallel_scan_stable_on_long_sequences(cls):
+@pytest.mark.parametrize("form", ["parallel", "recurrent"])
+def test_parallel_scan_stable_on_long_sequences(cls, form):
     model = _make(cls, input_size=2, hidden_size=16, num_layers=2).train()
     x = 3.0 * _inputs(2, 1000, 2)
-    outputs, last = model(x)
+    outputs, last = model.forward_form(x, form=form)
     assert torch.isfinite(outputs).all() and torch.isfinite(last).all()
     (outputs.square().mean()).backward()
     for name, param in model.named_parameters():
@@ -133,6 +144,190 @@ def test_parallel_scan_stable_on_long_sequences(cls):
 def test_log_space_scan_tracks_sequential_at_t1000(cls):
     model = _make(cls, input_size=2, hidden_size=16, dtype=torch.float64)
     x = 3.0 * _inputs(2, 1000, 2, dtype=torch.float64)
-    par, _ = model(x)
+    par, _ = model.forward_form(x, form="parallel")
     seq, _ = model.forward_sequential(x)
     torch.testing.assert_close(par, seq, atol=1e-8, rtol=1e-8)
+
+
+# ---- one stacked-layer base (issue 12 item 4) -------------------------------------------------------------------
+
+
+def test_cores_share_the_stacked_base():
+    for cls in ARCHS:
+        assert issubclass(cls, StackedCore)
+        for method in ("forward", "forward_form", "forward_sequential", "_between_layers"):
+            assert method not in vars(cls), f"{cls.__name__} redefines {method}: the layer loop lives in StackedCore"
+
+
+class _Leaky(StackedCore):
+    """A cell written for this test only: h_t = 0.5 h_{t-1} + W x_t, to show that a new cell is one class."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, dropout=0.0):
+        super().__init__(input_size, hidden_size, num_layers, dropout)
+        self.proj = torch.nn.ModuleList(torch.nn.Linear(self.layer_input_size(i), hidden_size)
+                                        for i in range(num_layers))
+
+    def layer(self, index, h, form, state):
+        b = self.proj[index](h)
+        out, last = linear_recurrence(torch.full_like(b, 0.5), b, dim=TIME_DIM[form], h0=state)
+        return out, (last if form == "recurrent" else None)
+
+    def step(self, index, h_t, state):
+        out = self.proj[index](h_t) + (0.0 if state is None else 0.5 * state)
+        return out, out
+
+
+def test_a_new_cell_is_one_class():
+    torch.manual_seed(0)
+    model = _Leaky(3, 4, num_layers=3, dropout=0.5).double().eval()
+    model.chunk = 4
+    x = _inputs(2, 11, 3, dtype=torch.float64)
+    lengths = torch.tensor([11, 6])
+    reference = model.forward_sequential(x, lengths)
+    for form in ("auto", "parallel", "recurrent"):
+        outputs, last = model.forward_form(x, lengths, form)
+        torch.testing.assert_close(outputs, reference[0], rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(last, reference[1], rtol=1e-12, atol=1e-12)
+    assert model.output_size == 4
+    model.train()
+    dropped = model(x)[0]
+    assert not torch.equal(dropped, model.eval()(x)[0])  # dropout acts between layers in training only
+
+
+# Sums of a snapshot taken before the cores moved onto StackedCore (git c2b6d01): float64 cores, 2 layers, input 3,
+# hidden 6, seed i, inputs from generator seed 100+i at lengths (17, 3, 9, 1), loss mean(out^2) + sum(last).
+# (parameters, outputs of the parallel form, outputs of forward_sequential, gradients of the parallel form)
+BEFORE_THE_BASE = {
+    IndRNN: (2, 3.6517281867563725, 156.68719595606234, 156.68719595606234, 118.74483186512118),
+    MinGRU: (9, 3.6064477887703106, 256.58007955298876, 256.58007955298876, 83.18864857139536),
+    MinLSTM: (16, -1.561276833876036, 229.28533189107102, 229.28533189107102, 69.23938203172045),
+    LRU: (23, 7.667382128536701, -30.669411515281567, -30.669411515281567, 132.9746139157532),
+}
+
+
+@pytest.mark.parametrize("cls", ARCHS, ids=IDS)
+def test_same_parameters_and_outputs_as_before_the_stacked_base(cls):
+    seed, params, outputs, sequential, grads = BEFORE_THE_BASE[cls]
+    old_lru_defaults = dict(r_min=0.0, r_max=0.99, max_phase=6.28) if cls is LRU else {}
+    torch.manual_seed(seed)
+    model = cls(3, 6, num_layers=2, bias=True, **old_lru_defaults).to(torch.float64).eval()
+    x = torch.randn(4, 17, 3, generator=torch.Generator().manual_seed(100 + seed), dtype=torch.float64)
+    lengths = torch.tensor([17, 3, 9, 1])
+    assert sum(p.sum().item() for p in model.parameters()) == pytest.approx(params, rel=1e-13)
+    out, last = model.forward_form(x, lengths, "parallel")
+    (out.square().mean() + last.sum()).backward()
+    assert out.sum().item() == pytest.approx(outputs, rel=1e-13)
+    assert sum(p.grad.sum().item() for p in model.parameters()) == pytest.approx(grads, rel=1e-12)
+    assert model.forward_sequential(x, lengths)[0].sum().item() == pytest.approx(sequential, rel=1e-13)
+
+
+# ---- the recurrent (CPU) form (issue 16 item 2) -----------------------------------------------------------------
+
+
+def _outputs_and_grads(model, x, lengths, form):
+    model.zero_grad()
+    outputs, last = model.forward_form(x, lengths, form)
+    (outputs.square().mean() + last.sum()).backward()
+    return [outputs.detach(), last.detach()] + [p.grad.clone() for p in model.parameters()]
+
+
+def _max_relative(a, b):
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-300)).item()
+
+
+@pytest.mark.parametrize("cls", [MinGRU, MinLSTM, LRU], ids=["MinGRU", "MinLSTM", "LRU"])
+def test_recurrent_form_equals_parallel_form_outputs_and_gradients(cls):
+    """In float64 (exact arithmetic up to rounding) the two forms agree far inside 1e-5 relative, at T=1000."""
+    model = _make(cls, input_size=2, hidden_size=8, num_layers=2, dtype=torch.float64)
+    x = 3.0 * _inputs(3, 1000, 2, dtype=torch.float64)
+    lengths = torch.tensor([1000, 517, 64])
+    parallel = _outputs_and_grads(model, x, lengths, "parallel")
+    recurrent = _outputs_and_grads(model, x, lengths, "recurrent")
+    for fast, reference in zip(recurrent, parallel, strict=True):
+        assert _max_relative(fast, reference) < 1e-9
+
+
+@pytest.mark.parametrize("cls", [MinGRU, MinLSTM, LRU], ids=["MinGRU", "MinLSTM", "LRU"])
+def test_recurrent_form_in_float32_tracks_float64(cls):
+    """In float32 the recurrent form stays within 1e-4 (outputs within 1e-5) of the float64 result at T=1000;
+    the log-space parallel form does not (minGRU's gradients come out ~1e-2 off there)."""
+    model = _make(cls, input_size=2, hidden_size=8, num_layers=2)
+    wide = _make(cls, input_size=2, hidden_size=8, num_layers=2, dtype=torch.float64)
+    wide.load_state_dict({k: v.double() for k, v in model.state_dict().items()})
+    x = 3.0 * _inputs(3, 1000, 2)
+    reference = _outputs_and_grads(wide, x.double(), None, "recurrent")
+    fast = _outputs_and_grads(model, x, None, "recurrent")
+    assert _max_relative(fast[0].double(), reference[0]) < 1e-5
+    for mine, exact in zip(fast, reference, strict=True):
+        assert _max_relative(mine.double(), exact) < 1e-4
+
+
+@pytest.mark.parametrize("cls", ARCHS, ids=IDS)
+def test_chunks_carry_the_state(cls):
+    model = _make(cls, num_layers=2, dtype=torch.float64)
+    x = _inputs(3, 40, 5, dtype=torch.float64)
+    whole = _outputs_and_grads(model, x, None, "recurrent")
+    model.chunk = 7
+    chunked = _outputs_and_grads(model, x, None, "recurrent")
+    for a, b in zip(chunked, whole, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_linear_recurrence_gradients():
+    gen = torch.Generator().manual_seed(0)
+    for dim in (0, 1):
+        b = torch.randn(3, 5, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+        a = torch.rand(3, 5, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+        h0 = torch.randn(5 if dim == 0 else 3, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+        run = functools.partial(linear_recurrence, dim=dim)
+        assert torch.autograd.gradcheck(run, (a, b))
+        assert torch.autograd.gradcheck(lambda a, b, h0, run=run: run(a, b, h0=h0), (a, b, h0))
+    # complex, one coefficient per state for all steps (LRU)
+    lam = (0.9 * torch.exp(1j * torch.rand(4, generator=gen, dtype=torch.float64))).requires_grad_()
+    bc = torch.randn(3, 6, 4, generator=gen, dtype=torch.complex128, requires_grad=True)
+    h0c = torch.randn(6, 4, generator=gen, dtype=torch.complex128, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda lam, bc, h0c: linear_recurrence(lam, bc, 0, h0c), (lam, bc, h0c))
+
+
+def test_linear_recurrence_matches_a_loop():
+    a = torch.rand(2, 6, 3, dtype=torch.float64)
+    b = torch.randn(2, 6, 3, dtype=torch.float64)
+    h, last = linear_recurrence(a, b)
+    state = torch.zeros(2, 3, dtype=torch.float64)
+    for t in range(6):
+        state = a[:, t] * state + b[:, t]
+        torch.testing.assert_close(h[:, t], state)
+    torch.testing.assert_close(last, state)
+    with pytest.raises(ValueError, match="per-step shape"):
+        linear_recurrence(torch.rand(5), b)
+
+
+def test_g_is_the_reference_g_with_its_slope_at_zero():
+    x = torch.tensor([-30.0, -2.0, -1e-9, -0.0, 0.0, 1e-9, 0.7, 5.0], dtype=torch.float64, requires_grad=True)
+    x_ref = x.detach().clone().requires_grad_()
+    assert torch.equal(g(x), g_reference(x_ref))
+    g(x).sum().backward()
+    g_reference(x_ref).sum().backward()
+    assert torch.equal(x.grad, x_ref.grad)  # g'(0) = 1, as the where-form has it
+    assert x.grad[4].item() == 1.0
+
+
+def test_form_is_chosen_per_device_and_can_be_forced():
+    assert pick_form("cpu", 100) == pick_form(torch.device("cpu"), 5000) == "recurrent"
+    assert pick_form("cuda", 100) == pick_form(torch.device("cuda", 0), 5000) == "parallel"
+    model = _make(MinGRU, num_layers=2)
+    x = _inputs(2, 9, 5)
+    assert torch.equal(model(x)[0], model.forward_form(x, form="recurrent")[0])
+    model.form = "parallel"
+    assert torch.equal(model(x)[0], model.forward_form(x, form="parallel")[0])
+    with pytest.raises(ValueError, match="unknown form 'fast'"):
+        model.forward_form(x, form="fast")
+
+
+def test_lru_default_ring_is_the_papers_long_range_setting():
+    model = LRU(2, 16, num_layers=1)
+    layer = model.lrus[0]
+    modulus = torch.exp(-torch.exp(layer.nu_log))
+    phase = torch.exp(layer.theta_log)
+    assert (modulus >= 0.9 - 1e-6).all() and (modulus <= 0.999 + 1e-6).all()
+    assert (phase <= math.pi / 10 + 1e-6).all()

@@ -8,13 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
-def _gather_last(outputs: Tensor, lengths: Tensor | None) -> Tensor:
-    if lengths is None:
-        return outputs[:, -1]
-    idx = lengths.to(device=outputs.device, dtype=torch.long) - 1
-    idx = idx.view(-1, 1, 1).expand(-1, 1, outputs.shape[-1])
-    return outputs.gather(1, idx).squeeze(1)
+from rnnbench.archs.scan import linear_recurrence, split_linear
+from rnnbench.archs.stacked import TIME_DIM, StackedCore
 
 
 class _LRULayer(nn.Module):
@@ -54,7 +49,7 @@ class _LRULayer(nn.Module):
     def project_out(self, h: Tensor, u: Tensor) -> Tensor:
         return F.linear(h.real, self.C_re) - F.linear(h.imag, self.C_im) + self.D * u
 
-    def forward(self, u: Tensor) -> Tensor:
+    def forward_parallel(self, u: Tensor) -> Tensor:
         """Parallel form: Hillis-Steele scan over time, log2(T) vectorised steps.
 
         After the step with offset d, h[t] = sum_{k=t-2d+1..t} lambda^(t-k) b_k.
@@ -72,6 +67,21 @@ class _LRULayer(nn.Module):
             d *= 2
         return self.project_out(h, u)
 
+    def forward_recurrent(self, u: Tensor, dim: int = 1, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Recurrent form: the same map as one time loop along `dim` from state `h0` (None: zero), by
+        rnnbench.archs.scan.linear_recurrence; returns (output, state after the last step).
+
+        The projections are single real matmuls on interleaved (re, im) pairs, viewed as complex without a copy:
+        B_re/B_im (scaled by gamma) stack into one [2N, H] weight, and Re(C h) = [C_re, -C_im] [h_re; h_im].
+        """
+        n = self.B_re.shape[0]
+        gamma = torch.exp(self.gamma_log).unsqueeze(1)
+        w_in = torch.stack((self.B_re * gamma, self.B_im * gamma), dim=1).reshape(2 * n, -1)
+        b = torch.view_as_complex(F.linear(u, w_in).unflatten(-1, (n, 2)))
+        h, last = linear_recurrence(torch.exp(self.log_lambda()), b, dim=dim, h0=h0)
+        w_out = torch.stack((self.C_re, -self.C_im), dim=-1).reshape(self.C_re.shape[0], 2 * n)
+        return torch.addcmul(F.linear(torch.view_as_real(h).flatten(-2), w_out), self.D, u), last
+
     def step(self, u_t: Tensor, h: Tensor | None) -> tuple[Tensor, Tensor]:
         """One time step; ``h=None`` stands for the zero initial state."""
         b = self.project_in(u_t)
@@ -79,7 +89,7 @@ class _LRULayer(nn.Module):
         return self.project_out(h, u_t), h
 
 
-class LRU(nn.Module):
+class LRU(StackedCore):
     r"""Linear Recurrent Unit network: encoder + residual LRU/GLU blocks.
 
     Orvieto, Smith, Gu, Fernando, Gulcehre, Pascanu & De (2023), "Resurrecting
@@ -101,20 +111,22 @@ class LRU(nn.Module):
     and the hidden stream ``u`` is the output. ``dropout`` is applied to ``u``
     between blocks (same convention as ``nn.LSTM``), not inside them.
 
-    ``forward`` runs each LRU as a parallel (associative, Hillis-Steele) scan
-    over time; ``forward_sequential`` steps through time with the same params.
+    Each LRU runs in one of two forms (StackedCore picks per device):
+    "parallel", an associative (Hillis-Steele) scan over time, or "recurrent",
+    one time loop as a single autograd node; ``forward_sequential`` steps
+    through time with the same params.
 
-    Constructor kwargs specific to LRU:
+    Constructor kwargs specific to LRU (the defaults are the registry's, see
+    rnnbench/archs/__init__.py):
 
     * ``state_size`` (int | None): complex state size ``N``; ``None`` means
       ``hidden_size``.
-    * ``r_min`` (float, default 0.0), ``r_max`` (float, default 0.99): ring
-      init for ``|lambda|``. The paper's reference code defaults to
-      ``[0, 1]`` and its long-range experiments tune ``r_min`` in ``[0, 0.9]``
-      with ``r_max`` 0.99 or 0.999; 0.99 keeps memory long without starting
-      on the edge of stability.
-    * ``max_phase`` (float, default 6.28): phase init range ``[0, max_phase]``
-      (the paper's default ``2 pi``; it shrinks it for long-range tasks).
+    * ``r_min`` (float, default 0.9), ``r_max`` (float, default 0.999): ring
+      init for ``|lambda|``; ``max_phase`` (float, default pi/10): phase init
+      range ``[0, max_phase]``. These are the paper's settings for long-range
+      memory (section 3.3: eigenvalues started close to the unit circle, and a
+      small phase, as for its longest task, PathX); its reference code's
+      generic defaults are ``r_min=0, r_max=1, max_phase=6.28``.
     """
 
     def __init__(
@@ -125,15 +137,11 @@ class LRU(nn.Module):
         bias: bool = True,
         dropout: float = 0.0,
         state_size: int | None = None,
-        r_min: float = 0.0,
-        r_max: float = 0.99,
-        max_phase: float = 6.28,
+        r_min: float = 0.9,
+        r_max: float = 0.999,
+        max_phase: float = math.pi / 10,
     ) -> None:
-        super().__init__()
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.output_size = hidden_size
+        super().__init__(input_size, hidden_size, num_layers, dropout)
         self.state_size = hidden_size if state_size is None else state_size
         self.encoder = nn.Linear(input_size, hidden_size, bias=bias)
         self.norms = nn.ModuleList(nn.LayerNorm(hidden_size, bias=bias) for _ in range(num_layers))
@@ -143,33 +151,23 @@ class LRU(nn.Module):
         self.glus = nn.ModuleList(
             nn.Linear(hidden_size, 2 * hidden_size, bias=bias) for _ in range(num_layers)
         )
-        self.dropout = nn.Dropout(dropout) if dropout > 0 and num_layers > 1 else None
 
-    def _mix(self, v: Tensor, layer: int) -> Tensor:
-        a, b = self.glus[layer](F.gelu(v)).chunk(2, dim=-1)
+    def _mix(self, v: Tensor, index: int, split: bool = False) -> Tensor:
+        v = F.gelu(v)
+        # split: two matmuls on the GLU weight's halves, so backward concatenates no full-size gradients
+        a, b = split_linear(self.glus[index], v, 2) if split else self.glus[index](v).chunk(2, dim=-1)
         return a * torch.sigmoid(b)
 
-    def _between_layers(self, u: Tensor, layer: int) -> Tensor:
-        if self.dropout is not None and layer < self.num_layers - 1:
-            u = self.dropout(u)
-        return u
+    def embed(self, x: Tensor) -> Tensor:
+        return self.encoder(x)
 
-    def forward(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        u = self.encoder(x)
-        for layer in range(self.num_layers):
-            v = self.lrus[layer](self.norms[layer](u))
-            u = self._between_layers(u + self._mix(v, layer), layer)
-        return u, _gather_last(u, lengths)
+    def layer(self, index: int, h: Tensor, form: str, state: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        u = self.norms[index](h)
+        if form == "parallel":
+            return h + self._mix(self.lrus[index].forward_parallel(u), index), None
+        v, state = self.lrus[index].forward_recurrent(u, TIME_DIM[form], state)
+        return h + self._mix(v, index, split=True), state
 
-    def forward_sequential(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Reference form: every block evaluated one step at a time."""
-        hs: list[Tensor | None] = [None] * self.num_layers
-        outputs = []
-        for x_t in x.unbind(1):
-            u = self.encoder(x_t)
-            for layer in range(self.num_layers):
-                v, hs[layer] = self.lrus[layer].step(self.norms[layer](u), hs[layer])
-                u = self._between_layers(u + self._mix(v, layer), layer)
-            outputs.append(u)
-        out = torch.stack(outputs, dim=1)
-        return out, _gather_last(out, lengths)
+    def step(self, index: int, h_t: Tensor, state: Tensor | None) -> tuple[Tensor, Tensor]:
+        v, state = self.lrus[index].step(self.norms[index](h_t), state)
+        return h_t + self._mix(v, index), state

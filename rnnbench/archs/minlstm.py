@@ -1,4 +1,4 @@
-"""minLSTM: normalised-gate LSTM without hidden-state gates, trained with a log-space parallel scan."""
+"""minLSTM: normalised-gate LSTM without hidden-state gates; a log-space parallel scan (GPU) or a time loop (CPU)."""
 
 from __future__ import annotations
 
@@ -6,37 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
-def _gather_last(outputs: Tensor, lengths: Tensor | None) -> Tensor:
-    if lengths is None:
-        return outputs[:, -1]
-    idx = lengths.to(device=outputs.device, dtype=torch.long) - 1
-    idx = idx.view(-1, 1, 1).expand(-1, 1, outputs.shape[-1])
-    return outputs.gather(1, idx).squeeze(1)
+from rnnbench.archs.scan import g, g_reference, linear_recurrence, log_g, parallel_scan_log, split_linear
+from rnnbench.archs.stacked import TIME_DIM, StackedCore
 
 
-def _g(x: Tensor) -> Tensor:
-    return torch.where(x >= 0, x + 0.5, torch.sigmoid(x))
-
-
-def _log_g(x: Tensor) -> Tensor:
-    # relu() keeps the untaken branch finite so torch.where's gradient has no nan.
-    return torch.where(x >= 0, torch.log(F.relu(x) + 0.5), -F.softplus(-x))
-
-
-def _parallel_scan_log(log_coeffs: Tensor, log_values: Tensor) -> Tensor:
-    """Solve h_t = a_t h_{t-1} + b_t (h_0 = 0, all b_t > 0) along dim 1 in log space.
-
-    With A_t = prod_{k<=t} a_k, h_t = A_t * sum_{k<=t} b_k / A_k, so
-    log h_t = a*_t + logcumsumexp_k(log b_k - a*_k) with a*_t = cumsum log a
-    (Heinsen 2023, arXiv:2311.06281). Working in log space keeps the very small
-    A_t of long sequences representable.
-    """
-    a_star = torch.cumsum(log_coeffs, dim=1)
-    return torch.exp(a_star + torch.logcumsumexp(log_values - a_star, dim=1))
-
-
-class MinLSTM(nn.Module):
+class MinLSTM(StackedCore):
     r"""Stacked minLSTM (length-independent-scaling variant).
 
     Feng, Tung, Ahmed, Bengio & Hajimirsadeghi (2024), "Were RNNs All We
@@ -49,15 +23,18 @@ class MinLSTM(nn.Module):
         h~_t = g(Linear_h(x_t)),         g(v) = v + 0.5 if v >= 0 else sigmoid(v)
         h_t  = f'_t ⊙ h_{t-1} + i'_t ⊙ h~_t,        h_0 = 0
 
-    The gates do not depend on ``h_{t-1}``, so ``forward`` evaluates the
-    linear recurrence for all ``t`` at once with the log-space parallel scan
-    (paper, Appendix; Heinsen 2023). The normalised gates are formed in log
-    space directly, which avoids dividing two tiny sigmoids::
+    The gates do not depend on ``h_{t-1}``, so the linear recurrence is
+    evaluated for all ``t`` at once. The normalised gates are formed from the
+    difference of the two pre-activations, which avoids dividing two tiny
+    sigmoids::
 
-        d         = softplus(-Linear_f(x_t)) - softplus(-Linear_i(x_t))
-        log f'_t  = -softplus(d),   log i'_t = -softplus(-d)
+        d    = softplus(-Linear_f(x_t)) - softplus(-Linear_i(x_t))
+        f'_t = sigmoid(-d),   i'_t = sigmoid(d)      (log f'_t = -softplus(d), log i'_t = -softplus(-d))
 
-    ``forward_sequential`` runs the recurrence step by step in linear space.
+    Two forms (StackedCore picks per device): "parallel", the log-space
+    parallel scan (paper, Appendix; Heinsen 2023), and "recurrent", the linear
+    recurrence as one autograd node (rnnbench.archs.scan.linear_recurrence).
+    ``forward_sequential`` runs it step by step in linear space.
     No model-specific constructor kwargs.
     """
 
@@ -69,46 +46,27 @@ class MinLSTM(nn.Module):
         bias: bool = True,
         dropout: float = 0.0,
     ) -> None:
-        super().__init__()
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.output_size = hidden_size
+        super().__init__(input_size, hidden_size, num_layers, dropout)
         # Forget, input and candidate share one fused Linear so each step costs a single matmul.
         self.proj = nn.ModuleList(
-            nn.Linear(input_size if layer == 0 else hidden_size, 3 * hidden_size, bias=bias)
-            for layer in range(num_layers)
+            nn.Linear(self.layer_input_size(layer), 3 * hidden_size, bias=bias) for layer in range(num_layers)
         )
-        self.dropout = nn.Dropout(dropout) if dropout > 0 and num_layers > 1 else None
 
-    def _between_layers(self, h: Tensor, layer: int) -> Tensor:
-        if self.dropout is not None and layer < self.num_layers - 1:
-            h = self.dropout(h)
-        return h
-
-    def forward(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        h = x
-        for layer, proj in enumerate(self.proj):
-            k_f, k_i, v = proj(h).chunk(3, dim=-1)
+    def layer(self, index: int, h: Tensor, form: str, state: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        if form == "parallel":
+            k_f, k_i, v = self.proj[index](h).chunk(3, dim=-1)
             diff = F.softplus(-k_f) - F.softplus(-k_i)
-            log_f = -F.softplus(diff)
-            log_i = -F.softplus(-diff)
-            h = _parallel_scan_log(log_f, log_i + _log_g(v))
-            h = self._between_layers(h, layer)
-        return h, _gather_last(h, lengths)
+            return parallel_scan_log(-F.softplus(diff), -F.softplus(-diff) + log_g(v)), None
+        # three matmuls on the fused weight's rows: no [T, B, 3H] concatenation of gradients in backward
+        k_f, k_i, v = split_linear(self.proj[index], h, 3)
+        i = torch.sigmoid(F.logsigmoid(k_i) - F.logsigmoid(k_f))  # = diff above, with fewer passes
+        return linear_recurrence(1 - i, i * g(v), dim=TIME_DIM[form], h0=state)
 
-    def forward_sequential(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Reference form: every layer evaluated one step at a time in linear space."""
-        batch = x.shape[0]
-        hs = [x.new_zeros(batch, self.hidden_size) for _ in range(self.num_layers)]
-        outputs = []
-        for inp in x.unbind(1):
-            for layer, proj in enumerate(self.proj):
-                k_f, k_i, v = proj(inp).chunk(3, dim=-1)
-                f = torch.sigmoid(k_f)
-                i = torch.sigmoid(k_i)
-                hs[layer] = (f * hs[layer] + i * _g(v)) / (f + i)
-                inp = self._between_layers(hs[layer], layer)
-            outputs.append(inp)
-        out = torch.stack(outputs, dim=1)
-        return out, _gather_last(out, lengths)
+    def step(self, index: int, h_t: Tensor, state: Tensor | None) -> tuple[Tensor, Tensor]:
+        if state is None:
+            state = h_t.new_zeros(h_t.shape[0], self.hidden_size)
+        k_f, k_i, v = self.proj[index](h_t).chunk(3, dim=-1)
+        f = torch.sigmoid(k_f)
+        i = torch.sigmoid(k_i)
+        state = (f * state + i * g_reference(v)) / (f + i)
+        return state, state
