@@ -48,12 +48,12 @@ def main() -> int:
         summary = pl.read_parquet(out / "summary.parquet")
         separated = separating_problems(summary)
         cells = summary.filter(pl.col("chosen")).select("problem", "seq_len", "arch", "verdict_text")
-    match = re.search(r"about ([0-9.]+) CPU-hours.*?~(\d+) min", plan)
+    match = re.search(r"CPU-hours by the cost model: ~([0-9.]+) min", plan)
     print(f"preset {args.preset} {' '.join(args.extra)}: exit {proc.returncode}, wall {wall:.0f} s "
           f"({wall / 60:.1f} min)")
     print(plan)
     if match:
-        estimate_s = float(match.group(1)) * 3600 / (os.cpu_count() or 1)
+        estimate_s = float(match.group(1)) * 60
         ratio = wall / estimate_s
         print(f"cost model: {estimate_s:.0f} s of wall estimated on {os.cpu_count()} cores; measured / estimated "
               f"= {ratio:.2f} (goal 0.70-1.30) {'PASS' if 0.7 <= ratio <= 1.3 else 'FAIL'}")

@@ -8,22 +8,32 @@ from rnnbench.config import RunSpec
 from rnnbench.datasets import DatasetSpec
 from rnnbench.problems import get_problem
 
-GATES = {"rnn_tanh": 1, "rnn_relu": 1, "gru": 3, "lstm": 4, "indrnn": 1, "mingru": 2, "minlstm": 3, "lru": 4}
-# Seconds per time step of one update, fixed part (per-op overhead, forward + backward; measured order of
-# magnitude for small models on one CPU thread) and per multiply-add of the recurrent products
-STEP_OVERHEAD_S = 40e-6
-MAC_S = 1e-9
+# One training step (forward, backward, Adam) per time step of a batch: an LSTM's per-operation overhead plus
+# its four gate products at 20 GMAC/s (forward + backward on one core), times each arch's cost relative to
+# the LSTM at equal width (benchmarks/cell_speed.py, one thread, B=64, H=64). Calibrated against whole presets
+# end to end by benchmarks/preset_time.py (the plan it prints is this model's).
+STEP_OVERHEAD_S = 100e-6
+MAC_S = 5e-11
+RELATIVE_COST = {"lstm": 1.0, "gru": 1.35, "rnn_tanh": 0.5, "rnn_relu": 0.5, "indrnn": 0.45, "mingru": 0.65,
+                 "minlstm": 0.8, "lru": 1.35}
+# each evaluation scores the validation split: forward passes only, about a third of a training step each
+EVAL_FRACTION = 1 / 3
+# a sweep's own start and end: Prefect API, Ray, datasets, metrics and report (measured: ~25-30 s on 2 cores)
+STARTUP_S = 30.0
 # a Prefect task on Ray costs ~0.25 s of orchestration: pack jobs so each task carries at least this much work
 CHUNK_TARGET_S = 2.0
 
 
 def estimated_seconds(spec: RunSpec) -> float:
-    """Rough training time of a job: updates x time steps x (overhead + matrix work). Used only to order and
-    pack jobs, never reported."""
+    """Training time of a job on one CPU core at its full budget (early stop only shortens it): updates plus
+    validation passes, times time steps, times the per-step cost. Orders and packs jobs, sets task timeouts and
+    makes the plan printed before a sweep."""
     problem = get_problem(spec.problem)
     h = spec.hidden_size
-    macs = spec.batch_size * GATES.get(spec.arch, 4) * h * (problem.input_size + h) * spec.model.num_layers
-    return spec.steps * spec.seq_len * (STEP_OVERHEAD_S + macs * MAC_S)
+    macs = spec.batch_size * 4 * h * (problem.input_size + h) * spec.model.num_layers
+    per_step = RELATIVE_COST.get(spec.arch, 1.0) * (STEP_OVERHEAD_S + macs * MAC_S)
+    evaluations = spec.steps // spec.eval_every * math.ceil(spec.n_val / spec.batch_size) * EVAL_FRACTION
+    return (spec.steps + evaluations) * problem.input_steps(spec.seq_len) * per_step
 
 
 def timeout_seconds(specs: list[RunSpec]) -> float:
@@ -40,8 +50,8 @@ def plan_text(config, cpus: int) -> str:
         return sum(estimated_seconds(s) for s in specs) / 3600
 
     def wall(h: float) -> str:
-        seconds = h * 3600 / max(1, cpus)
-        return f"{seconds / 60:.0f} min" if seconds < 2 * 3600 else f"{seconds / 3600:.1f} h"
+        seconds = h * 3600 / max(1, cpus) + STARTUP_S
+        return f"{seconds / 60:.1f} min" if seconds < 2 * 3600 else f"{seconds / 3600:.1f} h"
 
     runs = config.runs()
     cells = {(s.problem, s.seq_len) for s in runs}
