@@ -21,15 +21,14 @@ class RunKey(pap.DataFrameModel):
     run_id: str = pap.Field(nullable=False)
 
 
-class Metrics(RunKey):
-    """One row per job (long format: the metric's name is a column, every table and plot derives from it)."""
+class CellKey(pap.DataFrameModel):
+    """What makes a cell (rnnbench.verdicts.CELL): problem, length, arch and every setting that can be swept.
+    Shared by the metrics (one row per run) and the summary (one row per cell)."""
 
     problem: str  # registered names, checked at validation time: plugins may add some (rnnbench/plugins.py)
     arch: str
     seq_len: int = pap.Field(ge=2)
-    eval_len: int = pap.Field(ge=1)  # the length scored: seq_len in distribution, others with --eval-lens
     min_len: int = pap.Field(ge=0)
-    seed: int = pap.Field(ge=0)
     hidden_size: int = pap.Field(ge=1)
     num_layers: int = pap.Field(ge=1)
     bidirectional: bool
@@ -38,6 +37,16 @@ class Metrics(RunKey):
     proj_size: int = pap.Field(ge=0)
     forget_bias: float = pap.Field(nullable=True)
     recurrent_init: str = pap.Field(isin=["default", "orthogonal", "identity"])
+    lr: float = pap.Field(gt=0)
+    steps: int = pap.Field(ge=1)
+    batch_size: int = pap.Field(ge=1)
+
+
+class Metrics(RunKey, CellKey):
+    """One row per job (long format: the metric's name is a column, every table and plot derives from it)."""
+
+    eval_len: int = pap.Field(ge=1)  # the length scored: seq_len in distribution, others with --eval-lens
+    seed: int = pap.Field(ge=0)
     # each arch's own options as its run built with them (--arch-option; defaults and sources in
     # rnnbench/archs/__init__.py, one column per option there), null on the other archs' rows
     opt_indrnn_recurrent_max: float = pap.Field(gt=0, nullable=True)  # 2^(1/seq_len) unless given
@@ -46,10 +55,7 @@ class Metrics(RunKey):
     opt_lru_r_max: float = pap.Field(gt=0, le=1, nullable=True)
     opt_lru_max_phase: float = pap.Field(gt=0, nullable=True)
     opt_lru_state_size: int = pap.Field(ge=1, nullable=True)
-    steps: int = pap.Field(ge=1)
     steps_done: int = pap.Field(ge=0)
-    lr: float = pap.Field(gt=0)
-    batch_size: int = pap.Field(ge=1)
     clip_norm: float = pap.Field(gt=0)
     n_train: int = pap.Field(ge=1)
     n_val: int = pap.Field(ge=1)

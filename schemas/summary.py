@@ -5,27 +5,14 @@ from __future__ import annotations
 import pandera.polars as pap
 import polars as pl
 
+from schemas.metrics import CellKey
+
 VERDICT_NAMES = ["solved", "split", "beats baseline", "at baseline", "worse than baseline", "diverged", "no result"]
 
 
-class Summary(pap.DataFrameModel):
+class Summary(CellKey):
     """Derived from metrics.parquet by rnnbench.verdicts.summarize; the report's tables and sentences read it."""
 
-    problem: str
-    seq_len: int = pap.Field(ge=1)
-    arch: str
-    lr: float = pap.Field(gt=0)
-    hidden_size: int = pap.Field(ge=1)
-    min_len: int = pap.Field(ge=0)
-    num_layers: int = pap.Field(ge=1)
-    bidirectional: bool
-    dropout: float = pap.Field(ge=0, lt=1)
-    bias: bool
-    proj_size: int = pap.Field(ge=0)
-    forget_bias: float = pap.Field(nullable=True)
-    recurrent_init: str
-    steps: int = pap.Field(ge=1)
-    batch_size: int = pap.Field(ge=1)
     metric_name: str
     higher_is_better: bool
     n_seeds: int = pap.Field(ge=1)
