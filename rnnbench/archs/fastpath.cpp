@@ -1,0 +1,726 @@
+// CPU fast path for nn.RNN (tanh, relu), nn.GRU and nn.LSTM: one layer (both directions) forward, and its
+// hand-written backward through time. Built once per machine by rnnbench/archs/fastpath.py (the system C++
+// compiler against this torch's headers; registered with TORCH_LIBRARY, loaded with torch.ops.load_library).
+//
+// Per time step the forward does one matrix product h W_hh^T (ATen's mm: MKL) and one fused, vectorised loop
+// per sequence that does all the gate arithmetic; the backward does one fused loop and the state's gradient
+// dh += dgates W_hh, and every CHUNK steps one product dW_hh += dgates^T h_prev over those steps, while their
+// dgates are still in cache (measured: cheaper than one product per step, and than storing dgates for all
+// steps for one product at the end). Only what the backward needs is stored (the gate activations; the
+// LSTM's cell state or the GRU's W_hn h + b_hn; the hidden states), in one buffer from a pool reused between
+// steps; tanh(c) is recomputed.
+//
+// Small inputs (D <= SMALL_D, e.g. the adding problem's 2) never get an input projection tensor: x_t W_ih^T
+// is formed inside the fused loop, and dW_ih, db and dx are accumulated there. Wider inputs (upper layers)
+// get x W_ih^T + b for all steps as one product up front, and dW_ih, db, dx as products at the end.
+//
+// Layout: x [B,T,D] or [T,B,D] (any strides, last dimension contiguous); out [B,T,dirs*H] or [T,B,dirs*H].
+// Gate order is torch's: LSTM (i, f, g, o), GRU (r, z, n); biases: b_ih + b_hh folded together, except the
+// GRU's b_hn, which sits inside r * (W_hn h + b_hn).
+//
+// lengths (optional, int64 [B]): step t updates sequence b only if t < lengths[b]; otherwise its state is
+// carried unchanged and its output is zero. That is what a packed sequence computes (for the reverse
+// direction too: walking t downwards, the padded steps come first and leave the initial state alone), so
+// batches are never packed.
+//
+// Sums over the batch and time are taken per step (dW_ih, db) or per CHUNK steps (dW_hh), then into the total:
+// in levels, so the rounding error grows with about B + T, not B * T.
+
+#include <ATen/ATen.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <sys/mman.h>
+#include <vector>
+
+namespace {
+
+enum Cell : int64_t { RNN_TANH = 0, RNN_RELU = 1, GRU = 2, LSTM = 3 };
+
+constexpr int64_t SMALL_D = 16;
+
+int64_t gates_of(int64_t cell) { return cell == GRU ? 3 : cell == LSTM ? 4 : 1; }
+
+// ---- activations -------------------------------------------------------------------------------------
+// double: the C library's. float: Cephes-style exp and tanh written without branches or calls, so that
+// the compiler vectorises the fused loops (max error ~1-2 ulp against torch's own vectorised kernels).
+
+__attribute__((always_inline)) inline float exp_f(float x) {
+  x = std::min(std::max(x, -87.33654f), 88.0f);  // NaN passes through both (comparisons are false)
+  float fx = std::floor(x * 1.44269504088896341f + 0.5f);
+  x = x - fx * 0.693359375f;
+  x = x + fx * 2.12194440e-4f;
+  const float z = x * x;
+  float y = 1.9875691500E-4f;
+  y = y * x + 1.3981999507E-3f;
+  y = y * x + 8.3334519073E-3f;
+  y = y * x + 4.1665795894E-2f;
+  y = y * x + 1.6666665459E-1f;
+  y = y * x + 5.0000001201E-1f;
+  y = y * z + x + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(fx) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return y * scale;
+}
+
+__attribute__((always_inline)) inline float sigmoid_a(float x) { return 1.0f / (1.0f + exp_f(-x)); }
+
+__attribute__((always_inline)) inline float tanh_a(float x) {
+  const float ax = std::fabs(x);
+  const float big = 1.0f - 2.0f / (exp_f(2.0f * ax) + 1.0f);
+  const float z = x * x;
+  float p = -5.70498872745E-3f;
+  p = p * z + 2.06390887954E-2f;
+  p = p * z - 5.37397155531E-2f;
+  p = p * z + 1.33314422036E-1f;
+  p = p * z - 3.33332819422E-1f;
+  const float small = p * z * ax + ax;
+  return std::copysign(ax < 0.625f ? small : big, x);
+}
+
+inline double sigmoid_a(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+inline double tanh_a(double x) { return std::tanh(x); }
+
+template <typename T>
+inline T relu_a(T x) { return x > T(0) ? x : (x == x ? T(0) : x); }  // NaN stays NaN, as torch's relu
+
+// ---- fused per-row kernels ---------------------------------------------------------------------------
+// One sequence (row b) of one time step. Plain loops over j with restrict-qualified pointer parameters:
+// gcc vectorises every one of them for float (checked with -fopt-info-vec).
+
+#define RB_ROW __attribute__((noinline))
+#define RS __restrict
+
+// xp = bias + x W_ih^T for one row, W_ih^T given as wt [D, GH]
+template <typename T>
+RB_ROW void xproj_row(const T* RS x, const T* RS wt, const T* RS bias, T* RS xp, int64_t D, int64_t GH) {
+  for (int64_t j = 0; j < GH; ++j) xp[j] = bias[j];
+  for (int64_t k = 0; k < D; ++k) {
+    const T xk = x[k];
+    const T* RS w = wt + k * GH;
+    for (int64_t j = 0; j < GH; ++j) xp[j] += xk * w[j];
+  }
+}
+
+template <typename T>
+RB_ROW void rnn_row(const T* RS xp, const T* RS hh, T* RS ho, T* RS hs, T* RS y, int64_t H, bool relu) {
+  if (relu) {
+    for (int64_t j = 0; j < H; ++j) { const T v = relu_a(xp[j] + hh[j]); ho[j] = v; hs[j] = v; y[j] = v; }
+  } else {
+    for (int64_t j = 0; j < H; ++j) { const T v = tanh_a(xp[j] + hh[j]); ho[j] = v; hs[j] = v; y[j] = v; }
+  }
+}
+
+// a: the activated gates (saved), cs/hs: the new cell and hidden state (saved), co/ho: the same for the next
+// step, y: the output
+template <typename T>
+RB_ROW void lstm_row(const T* RS xp, const T* RS hh, const T* RS cp, T* RS a, T* RS cs, T* RS co, T* RS ho,
+                     T* RS hs, T* RS y, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    const T i = sigmoid_a(xp[j] + hh[j]);
+    const T f = sigmoid_a(xp[H + j] + hh[H + j]);
+    const T g = tanh_a(xp[2 * H + j] + hh[2 * H + j]);
+    const T o = sigmoid_a(xp[3 * H + j] + hh[3 * H + j]);
+    const T cn = f * cp[j] + i * g;
+    const T hn = o * tanh_a(cn);
+    a[j] = i; a[H + j] = f; a[2 * H + j] = g; a[3 * H + j] = o;
+    cs[j] = cn; co[j] = cn; ho[j] = hn; hs[j] = hn; y[j] = hn;
+  }
+}
+
+// bh: b_hh, or zeros when the GRU has no bias; hn_s: W_hn h + b_hn (saved)
+template <typename T>
+RB_ROW void gru_row(const T* RS xp, const T* RS hh, const T* RS bh, const T* RS hp, T* RS a, T* RS hn_s,
+                    T* RS ho, T* RS hs, T* RS y, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    const T r = sigmoid_a(xp[j] + (hh[j] + bh[j]));
+    const T z = sigmoid_a(xp[H + j] + (hh[H + j] + bh[H + j]));
+    const T hn = hh[2 * H + j] + bh[2 * H + j];
+    const T n = tanh_a(xp[2 * H + j] + r * hn);
+    const T v = (hp[j] - n) * z + n;
+    a[j] = r; a[H + j] = z; a[2 * H + j] = n; hn_s[j] = hn; ho[j] = v; hs[j] = v; y[j] = v;
+  }
+}
+
+// Backward rows. In: dh (gradient reaching the state after t from later steps and h_n), gy (gradient of the
+// output at t; a row of zeros when the outputs are unused). Out: d (gradient of the pre-activations, i.e. of
+// x_t W_ih^T + b), q (GRU: gradient of h_prev W_hh^T + b_hh, which differs from d in the n block; the other
+// cells use d), and dh overwritten with the part of the previous state's gradient that does not go through
+// W_hh (the caller adds q W_hh).
+
+template <typename T>
+RB_ROW void rnn_brow(const T* RS y, const T* RS gy, T* RS dh, T* RS d, int64_t H, bool relu) {
+  if (relu) {
+    for (int64_t j = 0; j < H; ++j) { const T g = dh[j] + gy[j]; d[j] = y[j] > T(0) ? g : T(0); dh[j] = T(0); }
+  } else {
+    for (int64_t j = 0; j < H; ++j) { const T g = dh[j] + gy[j]; d[j] = g * (T(1) - y[j] * y[j]); dh[j] = T(0); }
+  }
+}
+
+// cs: the cell state after t (tanh(cs) is recomputed: cheaper than storing it), cp: the cell state before t
+template <typename T>
+RB_ROW void lstm_brow(const T* RS a, const T* RS cs, const T* RS cp, const T* RS gy, T* RS dh, T* RS dc, T* RS d,
+                      int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    const T i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
+    const T dht = dh[j] + gy[j];
+    const T tc = tanh_a(cs[j]);
+    const T dct = dc[j] + dht * o * (T(1) - tc * tc);
+    d[j] = dct * g * i * (T(1) - i);
+    d[H + j] = dct * cp[j] * f * (T(1) - f);
+    d[2 * H + j] = dct * i * (T(1) - g * g);
+    d[3 * H + j] = dht * tc * o * (T(1) - o);
+    dc[j] = dct * f;
+    dh[j] = T(0);
+  }
+}
+
+template <typename T>
+RB_ROW void gru_brow(const T* RS a, const T* RS hn, const T* RS hp, const T* RS gy, T* RS dh, T* RS d, T* RS q,
+                     int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    const T r = a[j], z = a[H + j], n = a[2 * H + j];
+    const T dht = dh[j] + gy[j];
+    const T dn = dht * (T(1) - z) * (T(1) - n * n);
+    const T dz = dht * (hp[j] - n) * z * (T(1) - z);
+    const T dr = dn * hn[j] * r * (T(1) - r);
+    d[j] = dr; d[H + j] = dz; d[2 * H + j] = dn;
+    q[j] = dr; q[H + j] = dz; q[2 * H + j] = dn * r;
+    dh[j] = dht * z;
+  }
+}
+
+// small inputs: this row's share of dW_ih (as [D, GH]) and db, and dx (accumulated: both directions add)
+template <typename T>
+RB_ROW void xgrad_row(const T* RS d, const T* RS x, const T* RS wt, T* RS dwt, T* RS db, T* RS dx, int64_t D,
+                      int64_t GH) {
+  for (int64_t j = 0; j < GH; ++j) db[j] += d[j];
+  for (int64_t k = 0; k < D; ++k) {
+    const T xk = x[k];
+    T* RS w = dwt + k * GH;
+    for (int64_t j = 0; j < GH; ++j) w[j] += xk * d[j];
+  }
+  if (dx) {
+    for (int64_t k = 0; k < D; ++k) {
+      const T* RS w = wt + k * GH;
+      T s = T(0);
+      for (int64_t j = 0; j < GH; ++j) s += d[j] * w[j];
+      dx[k] += s;
+    }
+  }
+}
+
+template <typename T>
+RB_ROW void add_row(const T* RS src, T* RS dst, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) dst[j] += src[j];
+}
+
+// ask for the cache lines of n numbers from p on (they are read a step later)
+template <typename T>
+inline void prefetch_row(const T* p, int64_t n) {
+  constexpr int64_t per_line = 64 / sizeof(T);
+  for (int64_t k = 0; k < n; k += per_line) __builtin_prefetch(p + k);
+}
+// the same for lines about to be written
+template <typename T>
+inline void prefetch_row_w(T* p, int64_t n) {
+  constexpr int64_t per_line = 64 / sizeof(T);
+  for (int64_t k = 0; k < n; k += per_line) __builtin_prefetch(p + k, 1);
+}
+
+template <typename T>
+inline void copy_row(const T* src, T* dst, int64_t n) { std::memcpy(dst, src, sizeof(T) * n); }
+template <typename T>
+inline void zero_row(T* dst, int64_t n) { std::memset(dst, 0, sizeof(T) * n); }
+
+// ---- large buffers -----------------------------------------------------------------------------------
+// The records the backward needs and the outputs are MBs, allocated and freed at every training step. From
+// malloc, such blocks are mapped and unmapped (or the heap grown and trimmed) at every step, and every page of
+// them faults again when first written (measured: up to ~800 faults and ~2 ms of kernel time per step). They
+// come from a small pool instead: a freed block waits, mapped, for the next step.
+
+class Pool {
+ public:
+  static constexpr size_t kMinBytes = size_t(1) << 18;   // smaller blocks: malloc handles them well
+  static constexpr size_t kMaxBytes = size_t(1) << 26;   // larger (e.g. long evaluation batches): not kept
+  static constexpr size_t kMaxIdle = size_t(1) << 27;    // at most this much waits for reuse
+
+  void* get(size_t bytes, size_t* cap) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      size_t best = free_.size();
+      for (size_t k = 0; k < free_.size(); ++k) {  // the smallest block that fits, at most twice the size asked
+        if (free_[k].first >= bytes && free_[k].first <= 2 * bytes &&
+            (best == free_.size() || free_[k].first < free_[best].first)) {
+          best = k;
+        }
+      }
+      if (best != free_.size()) {
+        *cap = free_[best].first;
+        void* p = free_[best].second;
+        idle_ -= *cap;
+        free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(best));
+        return p;
+      }
+    }
+#ifdef MADV_HUGEPAGE
+    // 2 MB pages where the kernel offers them on request (THP "madvise"): a step touches every page of these
+    // blocks, and 4 KB pages cost a TLB miss each (measured: 3-9% of an LSTM or GRU step)
+    constexpr size_t kHuge = size_t(1) << 21;
+    if (bytes >= kHuge) {
+      *cap = (bytes + kHuge - 1) / kHuge * kHuge;
+      void* p = std::aligned_alloc(kHuge, *cap);
+      if (p != nullptr) madvise(p, *cap, MADV_HUGEPAGE);
+      return p;
+    }
+#endif
+    *cap = (bytes + 4095) / 4096 * 4096;
+    return std::aligned_alloc(64, *cap);
+  }
+
+  void put(void* p, size_t cap) {
+    std::lock_guard<std::mutex> lock(mu_);
+    while (idle_ + cap > kMaxIdle && !free_.empty()) {  // make room: drop the oldest
+      idle_ -= free_.front().first;
+      std::free(free_.front().second);
+      free_.erase(free_.begin());
+    }
+    if (idle_ + cap > kMaxIdle) {
+      std::free(p);
+      return;
+    }
+    free_.emplace_back(cap, p);
+    idle_ += cap;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::pair<size_t, void*>> free_;
+  size_t idle_ = 0;
+};
+
+Pool& pool() {
+  static Pool* instance = new Pool();  // never destroyed: tensors may be freed during interpreter teardown
+  return *instance;
+}
+
+at::Tensor pooled_empty(at::IntArrayRef sizes, const at::TensorOptions& opts) {
+  int64_t numel = 1;
+  for (int64_t v : sizes) numel *= v;
+  const size_t bytes = static_cast<size_t>(numel) * c10::elementSize(c10::typeMetaToScalarType(opts.dtype()));
+  if (bytes < Pool::kMinBytes || bytes > Pool::kMaxBytes) return at::empty(sizes, opts);
+  size_t cap = 0;
+  void* p = pool().get(bytes, &cap);
+  TORCH_CHECK(p != nullptr, "fastpath: out of memory for ", bytes, " bytes");
+  return at::from_blob(p, sizes, [cap](void* q) { pool().put(q, cap); }, opts);
+}
+
+// a [rows, cols] view of raw memory with the given row stride (no dispatch, unlike narrow/select/view)
+template <typename T>
+at::Tensor view2d(const T* p, int64_t rows, int64_t cols, int64_t row_stride, const at::TensorOptions& opts) {
+  return at::from_blob(const_cast<T*>(p), {rows, cols}, {row_stride, 1}, opts);
+}
+// its transpose, [cols, rows]
+template <typename T>
+at::Tensor view2d_t(const T* p, int64_t rows, int64_t cols, int64_t row_stride, const at::TensorOptions& opts) {
+  return at::from_blob(const_cast<T*>(p), {cols, rows}, {1, row_stride}, opts);
+}
+
+// ---- one layer ---------------------------------------------------------------------------------------
+
+struct Dims {
+  int64_t cell, dirs, B, T, D, H, G, GH;
+  bool lstm, gru, small;
+};
+
+Dims dims_of(int64_t cell, const at::Tensor& x, bool x_batch_major, at::TensorList weights) {
+  TORCH_CHECK(cell >= 0 && cell <= 3, "fastpath: unknown cell ", cell);
+  TORCH_CHECK(x.dim() == 3 && x.device().is_cpu(), "fastpath: x must be a 3-d CPU tensor");
+  TORCH_CHECK(weights.size() == 4 || weights.size() == 8, "fastpath: 4 weights per direction");
+  Dims m;
+  m.cell = cell;
+  m.dirs = static_cast<int64_t>(weights.size()) / 4;
+  m.B = x.size(x_batch_major ? 0 : 1);
+  m.T = x.size(x_batch_major ? 1 : 0);
+  m.D = x.size(2);
+  m.H = weights[1].size(1);
+  m.G = gates_of(cell);
+  m.GH = m.G * m.H;
+  m.lstm = cell == LSTM;
+  m.gru = cell == GRU;
+  m.small = m.D <= SMALL_D;
+  TORCH_CHECK(m.T >= 1 && m.B >= 1, "fastpath: need at least one step and one sequence");
+  for (int64_t d = 0; d < m.dirs; ++d) {
+    TORCH_CHECK(weights[4 * d].sizes() == at::IntArrayRef({m.GH, m.D}), "fastpath: w_ih must be [G*H, D]");
+    TORCH_CHECK(weights[4 * d + 1].sizes() == at::IntArrayRef({m.GH, m.H}), "fastpath: w_hh must be [G*H, H]");
+    for (int64_t k = 0; k < 4; ++k) {
+      TORCH_CHECK(weights[4 * d + k].scalar_type() == x.scalar_type(), "fastpath: one dtype for all tensors");
+    }
+  }
+  return m;
+}
+
+at::Tensor last_dim_contiguous(const at::Tensor& t) { return t.stride(-1) == 1 ? t : t.contiguous(); }
+
+// x as [T, B, D], contiguous, with the steps past each sequence's end zeroed: the products over all steps
+// then never see what padding holds (nn.* never reads it either; 0 * inf would be NaN)
+at::Tensor time_major(const at::Tensor& x, bool batch_major, const at::Tensor& len) {
+  at::Tensor xt = (batch_major ? x.transpose(0, 1) : x).contiguous();
+  if (len.defined()) {
+    if (xt.data_ptr() == x.data_ptr()) xt = xt.clone();
+    const int64_t T = xt.size(0);
+    const int64_t* lp = len.data_ptr<int64_t>();
+    for (int64_t b = 0; b < xt.size(1); ++b) {
+      if (lp[b] < T) xt.select(1, b).narrow(0, lp[b], T - lp[b]).zero_();
+    }
+  }
+  return xt;
+}
+
+// What the backward needs, per direction, in one allocation: for every step and sequence a record (LSTM/GRU:
+// the activated gates [GH], then aux [H]: the LSTM's cell state after the step, the GRU's W_hn h + b_hn; the
+// RNN has none), then the hidden states after every step, [T, B, H], contiguous so that those of several
+// steps form one matrix for the weight-gradient product. States are carried past a sequence's end, so the
+// state saved after t - 1 (t + 1 in reverse) is every row's previous state.
+struct Record {
+  int64_t W, aux, hs, size;  // record width, offset of aux in it, offset of the hidden states, total per direction
+};
+
+Record record_of(const Dims& m) {
+  const int64_t W = (m.lstm || m.gru) ? m.GH + m.H : 0;
+  return {W, m.GH, m.T * m.B * W, m.T * m.B * (W + m.H)};
+}
+
+// The weight gradient sum_t q_t^T h_prev(t) is one product per CHUNK steps (q of those steps kept in cache):
+// fewer, larger products than one per step, and no q for all steps to write and read back.
+constexpr int64_t CHUNK = 8;
+
+// forward -> [out, h_n [dirs,B,H], c_n [dirs,B,H] (LSTM; else empty), saved [dirs, size] (train; else empty)]
+std::vector<at::Tensor> layer_forward(int64_t cell, const at::Tensor& x_in, bool x_batch_major,
+                                      at::TensorList weights, bool has_bias, const at::Tensor& h0,
+                                      const std::optional<at::Tensor>& c0, const std::optional<at::Tensor>& lengths,
+                                      bool out_batch_major, bool train) {
+  // the products below go straight to their CPU kernels (this op's own autograd is done in Python)
+  at::AutoDispatchBelowADInplaceOrView guard;
+  const at::Tensor x = last_dim_contiguous(x_in);
+  const Dims m = dims_of(cell, x, x_batch_major, weights);
+  const int64_t B = m.B, T = m.T, D = m.D, H = m.H, GH = m.GH, dirs = m.dirs;
+  const auto opts = x.options();
+  TORCH_CHECK(h0.sizes() == at::IntArrayRef({dirs, B, H}), "fastpath: h0 must be [dirs, B, H]");
+  const at::Tensor h0c = h0.contiguous();
+  at::Tensor c0c;
+  if (m.lstm) {
+    TORCH_CHECK(c0.has_value() && c0->sizes() == h0.sizes(), "fastpath: the LSTM needs c0 [dirs, B, H]");
+    c0c = c0->contiguous();
+  }
+  at::Tensor len;
+  if (lengths.has_value() && lengths->defined()) {
+    len = lengths->to(at::kLong).contiguous();
+    TORCH_CHECK(len.dim() == 1 && len.size(0) == B, "fastpath: lengths must be [B]");
+  }
+  at::Tensor out = out_batch_major ? pooled_empty({B, T, dirs * H}, opts) : pooled_empty({T, B, dirs * H}, opts);
+  at::Tensor hn = at::empty({dirs, B, H}, opts);
+  at::Tensor cn = m.lstm ? at::empty({dirs, B, H}, opts) : at::empty({0}, opts);
+  const Record rc = record_of(m);
+  const bool keep = train && (m.lstm || m.gru);
+  at::Tensor saved = train ? pooled_empty({dirs, rc.size}, opts) : at::empty({0}, opts);
+  at::Tensor xtm = m.small ? at::Tensor() : time_major(x, x_batch_major, len);
+
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rnnbench_fastpath_forward", [&] {
+    using T_ = scalar_t;
+    const int64_t BH = B * H;
+    const int64_t* lp = len.defined() ? len.data_ptr<int64_t>() : nullptr;
+    const int64_t xT = x.stride(x_batch_major ? 1 : 0), xB = x.stride(x_batch_major ? 0 : 1);
+    const int64_t oT = out.stride(out_batch_major ? 1 : 0), oB = out.stride(out_batch_major ? 0 : 1);
+    const T_* xptr = x.data_ptr<T_>();
+    at::Tensor hstate = at::empty({2, B, H}, opts), cstate = at::empty({2, B, H}, opts);
+    const at::Tensor hs[2] = {hstate[0], hstate[1]};
+    at::Tensor hh = at::empty({B, GH}, opts);
+    at::Tensor scratch = at::empty({GH + GH + 2 * H}, opts);  // xp row (small D); act, aux, hsave rows (inference)
+    T_* xprow = scratch.data_ptr<T_>();
+    T_* act_scratch = xprow + GH;
+    T_* aux_scratch = act_scratch + GH;
+    T_* hs_scratch = aux_scratch + H;
+    for (int64_t dir = 0; dir < dirs; ++dir) {
+      const bool reverse = dir == 1;
+      const at::Tensor& w_ih = weights[4 * dir];
+      const at::Tensor& w_hh = weights[4 * dir + 1];
+      const at::Tensor whh_t = w_hh.t().contiguous();  // [H, GH]: the product's faster layout
+      at::Tensor bias, bh;  // folded bias for xp; the GRU's b_hh
+      if (has_bias) {
+        bias = m.gru ? weights[4 * dir + 2].contiguous() : (weights[4 * dir + 2] + weights[4 * dir + 3]);
+        if (m.gru) bh = weights[4 * dir + 3].contiguous();
+      } else {
+        bias = at::zeros({GH}, opts);
+        if (m.gru) bh = at::zeros({GH}, opts);
+      }
+      at::Tensor wih_t, xproj;
+      if (m.small) {
+        wih_t = w_ih.t().contiguous();  // [D, GH]
+      } else {
+        xproj = at::addmm(bias, xtm.view({T * B, D}), w_ih.t());  // [T*B, GH]
+      }
+      const T_* wt = m.small ? wih_t.data_ptr<T_>() : nullptr;
+      const T_* bp = bias.data_ptr<T_>();
+      const T_* bhp = m.gru ? bh.data_ptr<T_>() : nullptr;
+      const T_* xpp = m.small ? nullptr : xproj.data_ptr<T_>();
+      T_* hsp = hstate.data_ptr<T_>();
+      T_* csp = cstate.data_ptr<T_>();
+      copy_row(h0c.data_ptr<T_>() + dir * BH, hsp, BH);
+      if (m.lstm) copy_row(c0c.data_ptr<T_>() + dir * BH, csp, BH);
+      T_* sd = train ? saved.data_ptr<T_>() + dir * rc.size : nullptr;
+      auto rec = [&](int64_t t, int64_t b) { return sd + (t * B + b) * rc.W; };
+      auto hsr = [&](int64_t t, int64_t b) { return sd + rc.hs + (t * B + b) * H; };
+      T_* optr = out.data_ptr<T_>() + dir * H;
+      const T_* hhp = hh.data_ptr<T_>();
+      for (int64_t s = 0; s < T; ++s) {
+        const int64_t t = reverse ? T - 1 - s : s;
+        const int64_t cur = s % 2, nxt = 1 - cur;
+        at::mm_out(hh, hs[cur], whh_t);
+        const T_* h_in = hsp + cur * BH;
+        T_* h_out = hsp + nxt * BH;
+        const T_* c_in = csp + cur * BH;
+        T_* c_out = csp + nxt * BH;
+        const int64_t tn = reverse ? t - 1 : t + 1;  // the next step, whose rows are written next
+        for (int64_t b = 0; b < B; ++b) {
+          const int64_t r = b * H;
+          T_* y = optr + t * oT + b * oB;
+          if (s + 1 < T) {
+            prefetch_row_w(optr + tn * oT + b * oB, H);
+            if (train) {
+              if (keep) prefetch_row_w(rec(tn, b), rc.W);
+              prefetch_row_w(hsr(tn, b), H);
+            }
+            if (!m.small) prefetch_row(xpp + (tn * B + b) * GH, GH);
+          }
+          T_* hs = train ? hsr(t, b) : hs_scratch;
+          T_* ax = keep ? rec(t, b) + rc.aux : aux_scratch;
+          if (lp && t >= lp[b]) {  // not this sequence's step: carry the state, output zero
+            copy_row(h_in + r, h_out + r, H);
+            if (train) copy_row(h_in + r, hs, H);
+            if (m.lstm) {
+              copy_row(c_in + r, c_out + r, H);
+              if (keep) copy_row(c_in + r, ax, H);
+            }
+            zero_row(y, H);
+            continue;
+          }
+          const T_* xp;
+          if (m.small) {
+            xproj_row(xptr + t * xT + b * xB, wt, bp, xprow, D, GH);
+            xp = xprow;
+          } else {
+            xp = xpp + (t * B + b) * GH;
+          }
+          T_* a = keep ? rec(t, b) : act_scratch;
+          if (m.lstm) {
+            lstm_row(xp, hhp + b * GH, c_in + r, a, ax, c_out + r, h_out + r, hs, y, H);
+          } else if (m.gru) {
+            gru_row(xp, hhp + b * GH, bhp, h_in + r, a, ax, h_out + r, hs, y, H);
+          } else {
+            rnn_row(xp, hhp + b * GH, h_out + r, hs, y, H, cell == RNN_RELU);
+          }
+        }
+      }
+      const int64_t fin = T % 2;  // the slot the last step wrote
+      copy_row(hsp + fin * BH, hn.data_ptr<T_>() + dir * BH, BH);
+      if (m.lstm) copy_row(csp + fin * BH, cn.data_ptr<T_>() + dir * BH, BH);
+    }
+  });
+  return {out, hn, cn, saved};
+}
+
+// backward -> [dx (need_dx; else empty), dh0 [dirs,B,H], dc0 (LSTM; else empty),
+//              then per direction: dw_ih, dw_hh, db_ih, db_hh (empty without bias)]
+std::vector<at::Tensor> layer_backward(int64_t cell, const at::Tensor& x_in, bool x_batch_major,
+                                       at::TensorList weights, bool has_bias, const at::Tensor& h0,
+                                       const std::optional<at::Tensor>& c0, const std::optional<at::Tensor>& lengths,
+                                       bool out_batch_major, const at::Tensor& saved,
+                                       const std::optional<at::Tensor>& grad_out,
+                                       const std::optional<at::Tensor>& grad_hn,
+                                       const std::optional<at::Tensor>& grad_cn, bool need_dx) {
+  at::AutoDispatchBelowADInplaceOrView guard;
+  const at::Tensor x = last_dim_contiguous(x_in);
+  const Dims m = dims_of(cell, x, x_batch_major, weights);
+  const int64_t B = m.B, T = m.T, D = m.D, H = m.H, GH = m.GH, dirs = m.dirs;
+  const Record rc = record_of(m);
+  const auto opts = x.options();
+  const at::Tensor h0c = h0.contiguous();
+  const at::Tensor c0c = m.lstm ? c0->contiguous() : at::Tensor();
+  at::Tensor len;
+  if (lengths.has_value() && lengths->defined()) len = lengths->to(at::kLong).contiguous();
+  const bool has_gy = grad_out.has_value() && grad_out->defined();
+  const at::Tensor gy = has_gy ? last_dim_contiguous(*grad_out) : at::zeros({H}, opts);
+  // dx in x's own layout (contiguous); small inputs accumulate into it row by row
+  at::Tensor dx = need_dx ? at::zeros(x.sizes(), opts) : at::empty({0}, opts);
+  at::Tensor dh0 = at::empty({dirs, B, H}, opts);
+  at::Tensor dc0 = m.lstm ? at::empty({dirs, B, H}, opts) : at::empty({0}, opts);
+  at::Tensor xtm = m.small ? at::Tensor() : time_major(x, x_batch_major, len);
+  std::vector<at::Tensor> result = {dx, dh0, dc0};
+
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rnnbench_fastpath_backward", [&] {
+    using T_ = scalar_t;
+    const int64_t BH = B * H;
+    const int64_t* lp = len.defined() ? len.data_ptr<int64_t>() : nullptr;
+    const int64_t xT = x.stride(x_batch_major ? 1 : 0), xB = x.stride(x_batch_major ? 0 : 1);
+    const int64_t gT = has_gy ? gy.stride(out_batch_major ? 1 : 0) : 0;
+    const int64_t gB = has_gy ? gy.stride(out_batch_major ? 0 : 1) : 0;
+    const T_* xptr = x.data_ptr<T_>();
+    T_* dxptr = need_dx ? dx.data_ptr<T_>() : nullptr;
+    at::Tensor q = at::empty({CHUNK, B, GH}, opts);                     // gradient of h_prev W_hh^T, CHUNK steps
+    at::Tensor dsep = m.gru && m.small ? at::empty({B, GH}, opts) : q;   // gradient of xp at t (GRU: not q)
+    at::Tensor sacc = at::zeros({(D + 2) * GH}, opts);                  // this step's dW_ih^T, db_ih, db_hh
+    T_* qp = q.data_ptr<T_>();
+    T_* s_dwt = sacc.data_ptr<T_>();
+    T_* s_db = s_dwt + D * GH;
+    T_* s_dbh = s_db + GH;
+    for (int64_t dir = 0; dir < dirs; ++dir) {
+      const bool reverse = dir == 1;
+      const at::Tensor& w_ih = weights[4 * dir];
+      const at::Tensor w_hh = weights[4 * dir + 1].contiguous();
+      const at::Tensor wih_t = m.small ? w_ih.t().contiguous() : at::Tensor();
+      at::Tensor dh = (grad_hn.has_value() && grad_hn->defined()) ? (*grad_hn)[dir].contiguous().clone()
+                                                                  : at::zeros({B, H}, opts);
+      at::Tensor dc;
+      if (m.lstm) {
+        dc = (grad_cn.has_value() && grad_cn->defined()) ? (*grad_cn)[dir].contiguous().clone()
+                                                         : at::zeros({B, H}, opts);
+      }
+      at::Tensor dwhh = at::zeros({GH, H}, opts);
+      at::Tensor acc = at::zeros({(D + 2) * GH}, opts);  // totals: dW_ih^T [D, GH], db_ih, db_hh
+      at::Tensor dxp = m.small ? at::Tensor() : pooled_empty({T, B, GH}, opts);
+      T_* dhp = dh.data_ptr<T_>();
+      T_* dcp = m.lstm ? dc.data_ptr<T_>() : nullptr;
+      const at::Tensor saved_d = saved[dir];
+      const T_* sd = saved_d.data_ptr<T_>();
+      auto rec = [&](int64_t t, int64_t b) { return sd + (t * B + b) * rc.W; };
+      auto hsr = [&](int64_t t, int64_t b) { return sd + rc.hs + (t * B + b) * H; };
+      // q of the pending chunk: steps lo..hi, all in one aligned block of CHUNK steps, q of step t in slot
+      // t % CHUNK (or, for wide inputs and not the GRU, q = d, kept for every step in dxp anyway)
+      const bool q_in_dxp = !m.small && !m.gru;
+      int64_t lo = T, hi = -1;
+      auto qbase = [&](int64_t t) -> T_* {
+        return q_in_dxp ? dxp.data_ptr<T_>() + t * B * GH : qp + (t % CHUNK) * B * GH;
+      };
+      auto flush = [&]() {  // dW_hh += q^T h_prev for the pending steps, one product
+        if (hi < lo) return;
+        const int64_t n = hi - lo + 1;
+        const T_* hp = hsr(reverse ? lo + 1 : lo - 1, 0);
+        dwhh.addmm_(view2d_t(qbase(lo), n * B, GH, GH, opts), view2d(hp, n * B, H, H, opts));
+        lo = T;
+        hi = -1;
+      };
+      const at::Tensor h0_d = h0c[dir];
+      const int64_t t0 = reverse ? T - 1 : 0;  // the first step processed
+      const T_* gptr = gy.data_ptr<T_>() + (has_gy ? dir * H : 0);
+      const T_* h0p = h0c.data_ptr<T_>() + dir * BH;
+      const T_* c0p = m.lstm ? c0c.data_ptr<T_>() + dir * BH : nullptr;
+      const T_* wt = m.small ? wih_t.data_ptr<T_>() : nullptr;
+      for (int64_t s = T - 1; s >= 0; --s) {
+        const int64_t t = reverse ? T - 1 - s : s;
+        const int64_t tp = reverse ? t + 1 : t - 1;    // the step processed just before t
+        const int64_t tpp = reverse ? t + 2 : t - 2;   // and before that
+        const bool first = t == t0;                    // the state before t is h0 (c0)
+        const bool next_first = tp == t0;
+        // the states before t: h0 (c0) at the first step, else those saved after tp (carried past a
+        // sequence's end, so right for every row)
+        auto hprev = [&](int64_t b) { return first ? h0p + b * H : hsr(tp, b); };
+        auto cprev = [&](int64_t b) { return first ? c0p + b * H : rec(tp, b) + rc.aux; };
+        // large inputs: d (= q but for the GRU) is kept for all steps, for the products at the end
+        T_* qrow = qbase(t);
+        T_* drow = !m.small ? dxp.data_ptr<T_>() + t * B * GH : m.gru ? dsep.data_ptr<T_>() : qrow;
+        if (m.small) std::memset(s_dwt, 0, sizeof(T_) * (D + 2) * GH);
+        else if (m.gru) std::memset(s_dbh, 0, sizeof(T_) * GH);
+        for (int64_t b = 0; b < B; ++b) {
+          const int64_t r = b * H, g = b * GH;
+          if (s > 0) {  // what the next step (tp) reads, from the last-level cache into L1/L2 meanwhile
+            prefetch_row(rec(tp, b), rc.W);
+            prefetch_row(hsr(tp, b), H);
+            if (!next_first) {
+              if (m.lstm) prefetch_row(rec(tpp, b) + rc.aux, H);
+              prefetch_row(hsr(tpp, b), H);
+            }
+            if (has_gy) prefetch_row(gptr + tp * gT + b * gB, H);
+          }
+          if (lp && t >= lp[b]) {  // not this sequence's step: no gate gradient; dh, dc pass through
+            zero_row(qrow + g, GH);
+            if (drow != qrow) zero_row(drow + g, GH);
+            continue;
+          }
+          const T_* gyr = gptr + t * gT + b * gB;
+          if (m.lstm) {
+            lstm_brow(rec(t, b), rec(t, b) + rc.aux, cprev(b), gyr, dhp + r, dcp + r, drow + g, H);
+          } else if (m.gru) {
+            gru_brow(rec(t, b), rec(t, b) + rc.aux, hprev(b), gyr, dhp + r, drow + g, qrow + g, H);
+            add_row(qrow + g, s_dbh, GH);
+          } else {
+            rnn_brow(hsr(t, b), gyr, dhp + r, drow + g, H, cell == RNN_RELU);
+          }
+          if (m.small) {
+            xgrad_row(drow + g, xptr + t * xT + b * xB, wt, s_dwt, s_db, dxptr ? dxptr + t * xT + b * xB : nullptr,
+                      D, GH);
+          }
+        }
+        dh.addmm_(view2d(qrow, B, GH, GH, opts), w_hh);  // dh += q W_hh: the previous state's gradient
+        if (first) {  // the state before the first step is h0: this step's share of dW_hh on its own
+          dwhh.addmm_(view2d_t(qrow, B, GH, GH, opts), h0_d);
+        } else {
+          lo = std::min(lo, t);
+          hi = std::max(hi, t);
+        }
+        if (s == 0 || (reverse ? (t + 1) % CHUNK == 0 : t % CHUNK == 0)) flush();  // the end of an aligned block
+        if (m.small) add_row(s_dwt, acc.data_ptr<T_>(), (D + 2) * GH);
+        else if (m.gru) add_row(s_dbh, acc.data_ptr<T_>() + (D + 1) * GH, GH);
+      }
+      dh0[dir].copy_(dh);
+      if (m.lstm) dc0[dir].copy_(dc);
+      at::Tensor dwih, dbih, dbhh;
+      if (m.small) {
+        dwih = acc.narrow(0, 0, D * GH).view({D, GH}).t().contiguous();
+        dbih = acc.narrow(0, D * GH, GH).clone();
+      } else {
+        const at::Tensor d2 = dxp.view({T * B, GH});
+        dwih = at::mm(d2.t(), xtm.view({T * B, D}));
+        dbih = d2.sum(0);
+        if (need_dx) {
+          const at::Tensor dxt = at::mm(d2, w_ih).view({T, B, D});
+          dx.add_(x_batch_major ? dxt.transpose(0, 1) : dxt);
+        }
+      }
+      dbhh = m.gru ? acc.narrow(0, (D + 1) * GH, GH).clone() : dbih.clone();
+      result.push_back(dwih);
+      result.push_back(dwhh);
+      result.push_back(has_bias ? dbih : at::empty({0}, opts));
+      result.push_back(has_bias ? dbhh : at::empty({0}, opts));
+    }
+  });
+  return result;
+}
+
+}  // namespace
+
+// RB_NS: the operators' namespace (another one lets two builds be compared in one process)
+#ifndef RB_NS
+#define RB_NS rnnbench_fastpath
+#endif
+#define RB_LIBRARY(ns, m) TORCH_LIBRARY(ns, m)
+#define RB_LIBRARY_IMPL(ns, k, m) TORCH_LIBRARY_IMPL(ns, k, m)
+
+RB_LIBRARY(RB_NS, m) {
+  m.def("layer_forward(int cell, Tensor x, bool x_batch_major, Tensor[] weights, bool has_bias, Tensor h0, "
+        "Tensor? c0, Tensor? lengths, bool out_batch_major, bool train) -> Tensor[]");
+  m.def("layer_backward(int cell, Tensor x, bool x_batch_major, Tensor[] weights, bool has_bias, Tensor h0, "
+        "Tensor? c0, Tensor? lengths, bool out_batch_major, Tensor saved, "
+        "Tensor? grad_out, Tensor? grad_hn, Tensor? grad_cn, bool need_dx) -> Tensor[]");
+}
+
+RB_LIBRARY_IMPL(RB_NS, CPU, m) {
+  m.impl("layer_forward", &layer_forward);
+  m.impl("layer_backward", &layer_backward);
+}

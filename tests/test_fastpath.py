@@ -1,0 +1,296 @@
+"""The CPU fast path (rnnbench/archs/fastpath.py + fastpath.cpp) against nn.RNN/GRU/LSTM with the same weights.
+
+Outputs, final states and the gradients with respect to the input, h0, c0 and every weight must equal nn.*'s:
+max |fast - nn| <= 1e-5 * max |nn| per tensor in float32, 1e-10 in float64. nn.* runs packed sequences
+(pack_padded_sequence, as ClassicCore does) where the fast path runs the padded batch with lengths.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from rnnbench.archs import fastpath
+from rnnbench.archs.classic import ClassicCore
+
+ARCHS = ["rnn_tanh", "rnn_relu", "gru", "lstm"]
+TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
+B, T = 4, 7
+LENGTHS = [7, 3, 5, 1]
+# 8 settings of 5 two-valued options that hold every pair of values of every two options
+PAIRWISE = [(1, 0, 0, 0, 1), (0, 1, 1, 1, 1), (1, 1, 0, 1, 0), (0, 0, 1, 0, 0), (1, 0, 1, 1, 0), (0, 1, 0, 0, 1),
+            (1, 1, 1, 1, 1), (0, 0, 0, 0, 0)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fast_path_built():
+    if shutil.which(os.environ.get("CXX") or "c++") is None and shutil.which("g++") is None:
+        pytest.skip("no C++ compiler: the fast path falls back to nn.* (tested in test_build_failure_falls_back)")
+    status = fastpath.status()
+    assert status["available"], status["reason"]
+
+
+def _rnn(arch, input_size, hidden, dtype, **kwargs):
+    cls = {"lstm": nn.LSTM, "gru": nn.GRU}.get(arch, nn.RNN)
+    if arch.startswith("rnn_"):
+        kwargs["nonlinearity"] = arch.removeprefix("rnn_")
+    return cls(input_size, hidden, **kwargs).to(dtype)
+
+
+def _reference(rnn, x, lengths, hx):
+    if lengths is None:
+        return rnn(x, hx)
+    packed = pack_padded_sequence(x, lengths, batch_first=rnn.batch_first, enforce_sorted=False)
+    out, state = rnn(packed, hx)
+    out, _ = pad_packed_sequence(out, batch_first=rnn.batch_first, total_length=x.shape[1 if rnn.batch_first else 0])
+    return out, state
+
+
+def _flat(state):
+    return list(state) if isinstance(state, tuple) else [state]
+
+
+def _assert_close(actual, expected, tol, what):
+    assert actual.shape == expected.shape, what
+    scale = expected.abs().max().item()
+    err = (actual - expected).abs().max().item()
+    assert err <= tol * max(scale, 1e-30), f"{what}: max error {err:.3g} against max |nn| {scale:.3g}"
+
+
+def _compare(arch, dtype, *, num_layers=1, bidirectional=False, bias=True, lengths=False, h0=False, input_size=3,
+             hidden=5, batch_first=True, seed=0):
+    torch.manual_seed(seed)
+    rnn = _rnn(arch, input_size, hidden, dtype, num_layers=num_layers, bias=bias, bidirectional=bidirectional,
+               batch_first=batch_first)
+    assert fastpath.unsupported(rnn, torch.zeros(B, T, input_size, dtype=dtype)) is None
+    gen = torch.Generator().manual_seed(seed + 1)
+    shape = (B, T, input_size) if batch_first else (T, B, input_size)
+    x = torch.randn(shape, generator=gen, dtype=dtype, requires_grad=True)
+    lens = torch.tensor(LENGTHS) if lengths else None
+    dirs = 2 if bidirectional else 1
+    hx = None
+    if h0:
+        def state():
+            return torch.randn(num_layers * dirs, B, hidden, generator=gen, dtype=dtype, requires_grad=True)
+        hx = (state(), state()) if arch == "lstm" else state()
+    ref_out, ref_state = _reference(rnn, x, lens, hx)
+    out, state_ = fastpath.run(rnn, x, lens, hx)
+    outputs_ref, outputs = [ref_out, *_flat(ref_state)], [out, *_flat(state_)]
+    # an upstream gradient on every output: the outputs and the final states
+    grads = [torch.randn(o.shape, generator=gen, dtype=dtype) for o in outputs_ref]
+    inputs = [x, *rnn.parameters(), *([] if hx is None else _flat(hx))]
+    names = ["x", *(n for n, _ in rnn.named_parameters()), *([] if hx is None else ["h0", "c0"][:len(_flat(hx))])]
+    g_ref = torch.autograd.grad(outputs_ref, inputs, grads)
+    g_fast = torch.autograd.grad(outputs, inputs, grads)
+    tol = TOL[dtype]
+    where = (f"{arch} {dtype} layers={num_layers} bidir={bidirectional} bias={bias} lengths={lengths} h0={h0} "
+             f"D={input_size} batch_first={batch_first}")
+    for i, (a, b) in enumerate(zip(outputs, outputs_ref, strict=True)):
+        _assert_close(a, b, tol, f"{where}: output {i}")
+    for name, a, b in zip(names, g_fast, g_ref, strict=True):
+        _assert_close(a, b, tol, f"{where}: d/d{name}")
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bidir"])
+def test_outputs_and_every_gradient_equal_nn(arch, dtype, num_layers, bidirectional):
+    """Every supported option: bias, variable lengths, a given h0 (and c0), a small input (projected inside the
+    fused loop) and a wide one (projected as one product), both layouts. float64: every combination; float32
+    (nn.LSTM's oneDNN kernel is slow to set up for each new shape): every pair of settings, all on, all off."""
+    combos = itertools.product([True, False], [False, True], [False, True], [3, 20], [True, False])
+    if dtype == torch.float32:
+        values = ([False, True], [False, True], [False, True], [3, 20], [False, True])
+        combos = [tuple(v[k] for v, k in zip(values, row, strict=True)) for row in PAIRWISE]
+    for bias, lengths, h0, input_size, batch_first in combos:
+        _compare(arch, dtype, num_layers=num_layers, bidirectional=bidirectional, bias=bias, lengths=lengths,
+                 h0=h0, input_size=input_size, batch_first=batch_first)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_wide_hidden_upper_layers_and_long_sequences(arch):
+    """H=24, bidirectional, 2 layers: the upper layer's input (48) takes the wide-input route; T=60 in float64."""
+    torch.manual_seed(3)
+    rnn = _rnn(arch, 2, 24, torch.float64, num_layers=2, bidirectional=True, batch_first=True)
+    x = torch.randn(3, 60, 2, dtype=torch.float64, requires_grad=True)
+    lens = torch.tensor([60, 17, 42])
+    out_ref, st_ref = _reference(rnn, x, lens, None)
+    out, st = fastpath.run(rnn, x, lens)
+    loss_ref = out_ref.square().sum() + sum(s.sum() for s in _flat(st_ref))
+    loss = out.square().sum() + sum(s.sum() for s in _flat(st))
+    g_ref = torch.autograd.grad(loss_ref, [x, *rnn.parameters()])
+    g = torch.autograd.grad(loss, [x, *rnn.parameters()])
+    _assert_close(out, out_ref, 1e-10, "outputs")
+    for a, b in zip(g, g_ref, strict=True):
+        _assert_close(a, b, 1e-10, "gradient")
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_dropout_between_layers_draws_the_same_mask_as_nn(arch):
+    """Dropout is applied as nn.* applies it (same op, same tensor shape, same order of draws), so for a seed
+    the outputs and gradients are nn.*'s."""
+    rnn = _rnn(arch, 3, 6, torch.float64, num_layers=3, dropout=0.4, bidirectional=True, batch_first=True).train()
+    x = torch.randn(B, T, 3, dtype=torch.float64)
+    torch.manual_seed(11)
+    out_ref, _ = rnn(x)
+    g_ref = torch.autograd.grad(out_ref.sum(), list(rnn.parameters()))
+    torch.manual_seed(11)
+    out, _ = fastpath.run(rnn, x)
+    g = torch.autograd.grad(out.sum(), list(rnn.parameters()))
+    _assert_close(out, out_ref, 1e-10, "outputs")
+    for a, b in zip(g, g_ref, strict=True):
+        _assert_close(a, b, 1e-10, "gradient")
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_inference_without_grad_equals_training_forward(arch):
+    torch.manual_seed(0)
+    rnn = _rnn(arch, 3, 5, torch.float32, num_layers=2, bidirectional=True, batch_first=True)
+    x = torch.randn(B, T, 3)
+    lens = torch.tensor(LENGTHS)
+    with torch.no_grad():
+        out_nograd, st_nograd = fastpath.run(rnn, x, lens)
+        out_ref, st_ref = _reference(rnn, x, lens, None)
+    out, st = fastpath.run(rnn, x, lens)
+    assert out.requires_grad and not out_nograd.requires_grad
+    assert torch.equal(out_nograd, out.detach())
+    for a, b, c in zip(_flat(st_nograd), _flat(st), _flat(st_ref), strict=True):
+        assert torch.equal(a, b.detach())
+        _assert_close(a, c, 1e-5, "state")
+    _assert_close(out_nograd, out_ref, 1e-5, "outputs")
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_deterministic_for_a_seed(arch):
+    def once():
+        torch.manual_seed(5)
+        core = ClassicCore(arch, 2, 16, num_layers=2, dropout=0.2, bidirectional=True).train()
+        x = torch.randn(8, 30, 2)
+        lens = torch.randint(1, 31, (8,))
+        outputs, last = core(x, lens)
+        (outputs.square().mean() + last.sum()).backward()
+        assert core.last_path == "fastpath"
+        return [outputs.detach(), last.detach(), *(p.grad for p in core.parameters())]
+    for a, b in zip(once(), once(), strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_classic_core_same_results_either_path(arch):
+    """ClassicCore end to end (outputs, `last` at each sequence's true end, gradients), fast path vs nn.*."""
+    torch.manual_seed(0)
+    kwargs = dict(num_layers=2, bidirectional=True, recurrent_init="orthogonal")
+    if arch == "lstm":
+        kwargs["forget_bias"] = 1.0
+    fast = ClassicCore(arch, 3, 6, **kwargs).double()
+    slow = ClassicCore(arch, 3, 6, **kwargs).double()
+    slow.fast_path = False
+    slow.load_state_dict(fast.state_dict())
+    x = torch.randn(B, T, 3, dtype=torch.float64)
+    lens = torch.tensor(LENGTHS)
+    results = []
+    for core in (fast, slow):
+        outputs, last = core(x, lens)
+        (outputs.sum() + last.square().sum()).backward()
+        results.append([outputs, last, *(p.grad for p in core.parameters())])
+    assert fast.last_path == "fastpath" and slow.last_path == "nn: fast_path=False"
+    for a, b in zip(*results, strict=True):
+        _assert_close(a, b, 1e-10, "ClassicCore")
+
+
+def test_forget_bias_is_an_init_the_fast_path_uses():
+    torch.manual_seed(0)
+    core = ClassicCore("lstm", 2, 4, forget_bias=3.0)
+    assert torch.all(core.rnn.bias_ih_l0[4:8] == 3.0) and torch.all(core.rnn.bias_hh_l0[4:8] == 0.0)
+    x = torch.randn(2, 5, 2)
+    out, _ = core(x)
+    core.fast_path = False
+    ref, _ = core(x)
+    _assert_close(out, ref, 1e-5, "forget_bias")
+
+
+def test_what_falls_back_to_nn():
+    x = torch.randn(2, 5, 3)
+    lstm_proj = ClassicCore("lstm", 3, 6, proj_size=4)
+    lstm_proj(x)
+    assert lstm_proj.last_path == "nn: LSTM proj_size"
+    half = ClassicCore("gru", 3, 6).to(torch.bfloat16)
+    half(x.to(torch.bfloat16))
+    assert half.last_path == "nn: dtype torch.bfloat16"
+    unbatched = nn.GRU(3, 6)
+    assert fastpath.unsupported(unbatched, torch.randn(5, 3)) is not None
+    bad_lengths = ClassicCore("gru", 3, 6)
+    with pytest.raises(RuntimeError):  # nn.* raises its own error for a length of 0
+        bad_lengths(x, torch.tensor([5, 0]))
+    assert bad_lengths.last_path.startswith("nn: lengths out of range")
+
+
+def test_switched_off_by_environment(monkeypatch):
+    monkeypatch.setenv("RNNBENCH_FASTPATH", "0")
+    core = ClassicCore("rnn_tanh", 3, 6)
+    core(torch.randn(2, 5, 3))
+    assert core.last_path == "nn: RNNBENCH_FASTPATH=0"
+
+
+def test_built_once_then_loaded_from_the_cache():
+    path = fastpath.build()
+    assert path.exists() and path == fastpath.library_path()
+    assert fastpath.status()["library"] == str(path)
+
+
+def test_build_failure_falls_back_to_nn(tmp_path):
+    """No working compiler: the build fails once, the failure is remembered (later processes do not retry), and
+    ClassicCore runs on nn.* with the same results."""
+    script = textwrap.dedent("""
+        import torch
+        from rnnbench.archs import fastpath
+        from rnnbench.archs.classic import ClassicCore
+        torch.manual_seed(0)
+        core = ClassicCore("lstm", 2, 4)
+        out, last = core(torch.randn(3, 5, 2))
+        print(core.last_path)
+        print(fastpath.status()["available"])
+    """)
+    env = dict(os.environ, RNNBENCH_EXT_DIR=str(tmp_path), CXX="/bin/false", PYTHONPATH=os.getcwd())
+    for _attempt in range(2):
+        proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stdout.split("\n")
+        assert lines[0].startswith("nn: C++ fast path unavailable"), proc.stdout
+        assert lines[1] == "False"
+    assert list(tmp_path.glob("*.failed")) and not list(tmp_path.glob("*.so"))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_float32_at_the_benchmarks_size(arch):
+    """B=64, H=64, input 2, T=200 (benchmarks/cell_speed.py): outputs and weight gradients within 1e-5 of nn.*."""
+    torch.manual_seed(0)
+    rnn = _rnn(arch, 2, 64, torch.float32, batch_first=True)
+    x = torch.randn(64, 200, 2)
+    out_ref, _ = rnn(x)
+    out, _ = fastpath.run(rnn, x)
+    grad = torch.randn_like(out_ref)
+    g_ref = torch.autograd.grad(out_ref, list(rnn.parameters()), grad)
+    g = torch.autograd.grad(out, list(rnn.parameters()), grad)
+    _assert_close(out, out_ref, 1e-5, "outputs")
+    for (name, _), a, b in zip(rnn.named_parameters(), g, g_ref, strict=True):
+        _assert_close(a, b, 1e-5, name)
+
+
+def test_gpu_check_says_why_it_stops_without_cuda():
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA machine: the script would run")
+    proc = subprocess.run([sys.executable, "benchmarks/gpu_check.py"], capture_output=True, text=True, timeout=120,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert proc.returncode == 2
+    assert "no CUDA device" in proc.stderr and "Nothing was measured" in proc.stderr
