@@ -111,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--proj-size", type=int, help="LSTM projection size (< hidden size)")
     g.add_argument("--forget-bias", type=float, help="LSTM forget-gate bias, e.g. 1.0")
     g.add_argument("--recurrent-init", help="default, orthogonal, or identity (IRNN, rnn_relu only)")
+    g.add_argument("--arch-option", action="append", metavar="ARCH.KEY=VALUE",
+                   help="an architecture's own setting, applied to that arch's runs, e.g. lru.r_max=0.999 or "
+                   "indrnn.recurrent_max=1.01; repeatable or comma-separated. Keys: lru.r_min, lru.r_max, "
+                   "lru.max_phase, lru.state_size, indrnn.recurrent_max, indrnn.input_init_std, lstm.forget_bias; "
+                   "defaults from each paper (rnnbench/archs/__init__.py); recorded as opt_ARCH_KEY columns")
     return parser
 
 
@@ -144,6 +149,8 @@ def config_from_args(args: argparse.Namespace) -> CompareConfig:
     grids = [g.model_copy(update=overrides) for g in grids]
     model = {k: getattr(args, k) for k in ("num_layers", "bidirectional", "dropout", "bias", "proj_size",
                                            "forget_bias", "recurrent_init") if getattr(args, k) is not None}
+    if args.arch_option:
+        model["arch_options"] = _arch_options(args.arch_option)
     try:
         config = from_preset(
             args.preset, grids=grids, archs=args.archs, seeds=args.seeds, lr=args.lr, lrs=args.lrs,
@@ -155,9 +162,24 @@ def config_from_args(args: argparse.Namespace) -> CompareConfig:
         )
     except PydanticValidationError as exc:
         raise ValueError(_pydantic_message(exc)) from None
+    if config.model.arch_options:
+        unused = sorted({key.split(".")[0] for key in config.model.arch_options} - set(config.archs))
+        if unused:
+            raise ValueError(f"--arch-option for {', '.join(unused)}, which --archs does not run "
+                             f"({', '.join(config.archs)})")
     config.runs()  # every combination checked before any work
     check_fits(config)
     return config
+
+
+def _arch_options(items: list[str]) -> dict:
+    """--arch-option texts -> {ARCH.KEY: typed value}; ValueError naming the flag and the bad key or value."""
+    from rnnbench.archs.options import check_arch_options, parse_assignments
+
+    try:
+        return check_arch_options(parse_assignments(items))
+    except ValueError as exc:
+        raise ValueError(f"--arch-option: {exc}") from None
 
 
 def _pydantic_message(exc: PydanticValidationError) -> str:
