@@ -43,7 +43,9 @@ START_TIMEOUT_S = 120.0
 # made to die with the process that starts it, even on kill -9 (Linux's parent-death signal, as Ray's own processes
 # do): an orphaned API would hold its port and the SQLite database. Linux sends it when the starting *thread* ends,
 # so start() belongs in a thread that lives as long as the API is needed.
-# argv: PARENT_PID --host HOST --port PORT --log-level LEVEL (uvicorn's flag names, so `ps` reads as before)
+# argv: PARENT_PID --host HOST --port PORT --log-level LEVEL (uvicorn's flag names, so `ps` reads as before) and
+# --ui 0|1: 1 serves Prefect's UI too, as `prefect server start` does (create_app without ephemeral: UI and every
+# background service), 0 the API alone with the services a temporary API needs
 _BOOT = """\
 import ctypes, os, signal, sys
 if sys.platform.startswith("linux"):
@@ -53,7 +55,8 @@ if sys.platform.startswith("linux"):
 options = dict(zip(sys.argv[2::2], sys.argv[3::2]))
 import uvicorn
 from prefect.server.api.server import create_app
-uvicorn.run(create_app(ephemeral=True, final=True), host=options["--host"], port=int(options["--port"]),
+ui = options.get("--ui") == "1"
+uvicorn.run(create_app(ephemeral=not ui, final=True), host=options["--host"], port=int(options["--port"]),
             log_level=options["--log-level"], lifespan="on")
 """
 
@@ -78,22 +81,30 @@ class LocalApi:
     before the server answers, so it can be handed to processes started meanwhile); `wait_ready()` blocks
     until it answers; `stop()` ends it."""
 
-    def __init__(self) -> None:
+    def __init__(self, ui: bool = False) -> None:
         self.port = free_loopback_port()
+        self.ui = ui  # serve Prefect's UI as well (python -m flows.compare --ui)
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api"
 
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
     def start(self) -> LocalApi:
         quiet_environment()
         # the server reads its settings (PREFECT_HOME, database URL, ...) from the same environment and profile
         # as this process; its output goes to this terminal, where an error at start-up is then readable
         command = [sys.executable, "-c", _BOOT, str(os.getpid()), "--host", "127.0.0.1", "--port", str(self.port),
-                   "--log-level", "error"]
+                   "--log-level", "error", "--ui", "1" if self.ui else "0"]
         try:
-            self.process = subprocess.Popen(command, env={**os.environ, **SERVER_ENV}, stdin=subprocess.DEVNULL)
+            # the UI asks its server where the API is (/ui-settings): this one, not Prefect's default port 4200
+            ui_env = {"PREFECT_SERVER_UI_API_URL": self.url} if self.ui else {}
+            self.process = subprocess.Popen(command, env={**os.environ, **SERVER_ENV, **ui_env},
+                                            stdin=subprocess.DEVNULL)
         except OSError as exc:
             raise RuntimeStartError(f"could not start the local Prefect API: {exc}") from exc
         return self

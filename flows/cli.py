@@ -34,6 +34,30 @@ def floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+# Ray's own resource names, which have their own flags (or none a job should ask for)
+RAY_BUILTIN_RESOURCES = {"CPU": "--cpus-per-job", "GPU": "--gpus-per-job", "memory": None,
+                         "object_store_memory": None}
+
+
+def resources(text: str) -> dict[str, float]:
+    """'accel=1,tpu_slice=0.5' -> {name: amount}: custom Ray resources each job asks for."""
+    out: dict[str, float] = {}
+    for item in names(text):
+        name, sep, amount = item.partition("=")
+        name = name.strip()
+        try:
+            value = float(amount) if sep else float("nan")
+        except ValueError:
+            value = float("nan")
+        if not name or not value > 0:
+            raise argparse.ArgumentTypeError(f"expected NAME=AMOUNT with a positive amount, got {item!r}")
+        if name in RAY_BUILTIN_RESOURCES:
+            flag = RAY_BUILTIN_RESOURCES[name]
+            raise argparse.ArgumentTypeError(f"{name!r} is Ray's own resource" + (f": use {flag}" if flag else ""))
+        out[name] = value
+    return out
+
+
 def positive_int(value: int, what: str) -> int:
     if value <= 0:
         raise ValueError(f"{what} must be a positive integer, got {value}")

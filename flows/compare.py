@@ -15,17 +15,20 @@ if __name__ == "__main__":
 
     _PREFLIGHT = compare_args.preflight(sys.argv[1:])
 
-import time  # noqa: E402 - after the early start above, on purpose
+import os  # noqa: E402 - after the early start above, on purpose
+import signal  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from contextlib import nullcontext  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 
 from prefect import flow, get_run_logger  # noqa: E402
 from prefect.artifacts import create_progress_artifact, update_progress_artifact  # noqa: E402
-from prefect.futures import as_completed  # noqa: E402
 from prefect.states import Failed  # noqa: E402
 from prefect_ray.context import remote_options  # noqa: E402
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
 from flows import cli, compare_args, runtime  # noqa: E402
+from flows.progress import StageProgress, wait_each  # noqa: E402
 from rnnbench import scheduling, sweep  # noqa: E402
 from rnnbench.config import CompareConfig, from_preset  # noqa: E402
 from rnnbench.rows import failed_row  # noqa: E402
@@ -42,20 +45,58 @@ DEFAULT_GPU_SHARE = 0.25
 
 @flow(name="compare", task_runner=runtime.RnnbenchRayTaskRunner(init_kwargs={"include_dashboard": False}))
 def compare(config: CompareConfig | None = None, regenerate: bool = False, preset: str | None = None,
-            overrides: dict | None = None) -> dict:
+            overrides: dict | None = None, resources_per_job: dict[str, float] | None = None) -> dict:
     """Build every dataset, train every (arch, problem, seq_len, seed) job on Ray, write metrics and report.
 
     Either a whole `config` (the CLI) or a `preset` by name with `overrides` of some of its fields (scheduled
     deployments: the grid stays in rnnbench/config.py). Re-running on the same `out` skips finished jobs.
     `regenerate` rebuilds dataset files even when an existing one is valid (an invalid one is otherwise
-    refused, never trained on)."""
+    refused, never trained on). `resources_per_job`: custom Ray resources each job asks for, e.g. {"accel": 1}.
+
+    One sweep per output, whoever starts it: the run holds `out` (rnnbench.sweep.exclusive: a lock file for a
+    path, a Prefect global concurrency limit for a URI) from before it touches anything there until it ends;
+    a second run on the same output ends Failed at once, saying so."""
     logger = get_run_logger()
-    start = time.perf_counter()
     if config is None:
         config = from_preset(preset or "quick", **(overrides or {}))
     elif preset is not None or overrides:
         raise ValueError("give either a config or a preset with overrides, not both")
     config = with_date(config)
+    try:
+        with sweep.exclusive(config.out):
+            return _sweep(config, regenerate, resources_per_job or {}, logger)
+    except (sweep.SweepBusy, runtime.RuntimeStartError) as exc:
+        logger.error("%s", exc)
+        return Failed(message=str(exc), data=exc)  # the CLI re-raises it; no traceback for an expected refusal
+    except Exception as exc:  # noqa: BLE001 - re-raised unless Ray or the API died under the sweep
+        what = runtime.api_death(exc) or _ray_death(exc)
+        if what is None:
+            raise
+        interrupted = sweep.SweepInterrupted(what, sweep.count_stored(config.out, [s.run_id for s in config.runs()]),
+                                             len(config.runs()), config.out)
+        logger.error("%s", interrupted)
+        return Failed(message=str(interrupted), data=interrupted)
+
+
+class _RayGone(RuntimeError):
+    """Ray died while the flow waited for its tasks (found by probing, not by a task's error)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__(f"{what} is gone")
+
+
+def _ray_death(exc: BaseException) -> str | None:
+    if isinstance(exc, _RayGone):
+        return exc.what
+    try:
+        return runtime.ray_death(exc)
+    except Exception:  # noqa: BLE001 - Ray not importable or not started: not Ray's death
+        return None
+
+
+def _sweep(config: CompareConfig, regenerate: bool, custom: dict[str, float], logger) -> dict:
+    start = time.perf_counter()
     specs = config.runs()
     root, out = config.dataset_root, config.out
     stale = sweep.remove_stale_temporaries(out)
@@ -68,12 +109,14 @@ def compare(config: CompareConfig | None = None, regenerate: bool = False, prese
 
     import ray
 
+    resources, slots = job_resources(config, custom, logger)  # refused here, before any work, if it can never run
     cpus = ray.cluster_resources().get("CPU", 1)
-    workers = max(1, int(cpus // config.cpus_per_job))
+    dataset_specs = config.datasets()
     built = [build_datasets.submit(chunk, root, regenerate, len(chunk))
-             for chunk in scheduling.chunk_datasets(config.datasets(), workers)]
-    for future in built:
-        future.result()  # a dataset that cannot be built valid stops the sweep before any training
+             for chunk in scheduling.chunk_datasets(dataset_specs, max(1, int(cpus // config.cpus_per_job)))]
+    with StageProgress("datasets", len(dataset_specs), logger) as shown:
+        # a dataset that cannot be built valid stops the sweep before any training
+        wait_each(built, lambda future: shown.advance(n=len(future.result())), shown, alive=_check_ray)
 
     rows: dict[str, dict] = {}
     curves: list[dict] = []
@@ -89,35 +132,29 @@ def compare(config: CompareConfig | None = None, regenerate: bool = False, prese
             at_other_lengths.extend(stored.eval_rows)
     logger.info("%d jobs: %d already finished in %s, %d to run", len(specs), len(rows), out, len(todo))
 
-    resources = {"num_cpus": config.cpus_per_job, "max_retries": RAY_MAX_RETRIES}
-    gpus = config.gpus_per_job
-    if gpus is None:
-        # small recurrent models: four jobs share a GPU unless told otherwise
-        gpus = DEFAULT_GPU_SHARE if ray.cluster_resources().get("GPU") else 0.0
-    if gpus:
-        resources["num_gpus"] = gpus
-        workers = max(1, int(ray.cluster_resources()["GPU"] // gpus))
-        logger.info("each job asks for %.2f GPU", gpus)
-    chunks = scheduling.chunk_jobs(todo, workers)
+    chunks = scheduling.chunk_jobs(todo, slots)
     if len(chunks) < len(todo):
         logger.info("packed %d small jobs into %d tasks (longest first)", len(todo), len(chunks))
     attempts = config.max_retries + 1
-    with remote_options(**resources):
+    with remote_options(**resources, max_retries=RAY_MAX_RETRIES):
         futures = {train_jobs.with_options(retries=config.max_retries, retry_delay_seconds=1,
                                            timeout_seconds=scheduling.timeout_seconds(chunk))
                    .submit(chunk, root, out): chunk for chunk in chunks}
 
     artifact = create_progress_artifact(progress=0.0, key="rnnbench-progress", description="jobs finished")
-    columns = (TextColumn("[bold]jobs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     last_update = 0.0
-    with Progress(*columns, transient=False, disable=not sys.stderr.isatty()) as bar:
-        task_bar = bar.add_task("jobs", total=len(specs), completed=len(rows))
-        for future in as_completed(list(futures)):
+    estimates = {spec.run_id: scheduling.estimated_seconds(spec) for spec in todo}
+    with StageProgress("jobs", len(specs), logger, done=len(rows), estimates=estimates, slots=slots) as shown:
+        def collect(future) -> None:
+            nonlocal last_update
             chunk = futures[future]
+            failed = 0
             try:
                 for row in future.result():
                     rows[row["run_id"]] = row
             except Exception as exc:  # noqa: BLE001 - one failure never aborts the sweep
+                if _ray_death(exc):
+                    raise  # not the job's fault: the sweep stops, and the same command resumes it
                 # each job's result is its own: what a job stored stands, only the others are failed
                 errors = exc.errors if isinstance(exc, JobsFailed) else {}
                 for spec in chunk:
@@ -125,14 +162,17 @@ def compare(config: CompareConfig | None = None, regenerate: bool = False, prese
                     if stored is not None:
                         rows[spec.run_id] = stored.row
                         continue
+                    failed += 1
                     error = errors.get(spec.run_id, f"{type(exc).__name__}: {exc}")
                     rows[spec.run_id] = failed_row(spec, f"after {attempts} attempts: {error}")
                     logger.error("%s failed after %d attempts: %s", spec.run_id, attempts, error)
-            bar.advance(task_bar, len(chunk))
+            shown.advance([spec.run_id for spec in chunk], failed=failed)
             # one API call per second at most: the artifact is for people, not a log
             if time.monotonic() - last_update > 1.0 or len(rows) == len(specs):
                 update_progress_artifact(artifact, progress=100.0 * len(rows) / len(specs))
                 last_update = time.monotonic()
+
+        wait_each(futures, collect, shown, alive=_check_ray)
 
     runtime.remote_results_received()
     for spec in todo:  # the jobs run now; the others' curves were read above
@@ -154,6 +194,53 @@ def compare(config: CompareConfig | None = None, regenerate: bool = False, prese
     return result
 
 
+def _check_ray() -> None:
+    """Raise while waiting when Ray has died (a task's own error usually says so first)."""
+    what = runtime.ray_death()
+    if what is not None:
+        raise _RayGone(what)
+
+
+def job_resources(config: CompareConfig, custom: dict[str, float], logger) -> tuple[dict, int]:
+    """What each job asks Ray for, and how many such jobs the cluster can run side by side now (a lower bound on
+    an autoscaling cluster; it only sizes the packing of tiny jobs).
+
+    Demand comes from the config alone, never from what a cluster shows at the start (an autoscaling cluster
+    starts its GPU or custom-resource workers only once jobs ask for them): CPUs `cpus_per_job`, custom
+    resources `custom`, and GPUs `gpus_per_job`, whose default (None) is DEFAULT_GPU_SHARE on a private local
+    Ray when this machine has a GPU (it never scales: what it has is what it is), else 0 (a cluster: ask with
+    --gpus-per-job). A private local Ray that lacks what a job asks for refuses the sweep (it would wait forever);
+    a cluster that lacks it now is told so in the log, and the jobs wait for a node that has it."""
+    import ray
+
+    private = runtime.is_private_ray()
+    available = ray.cluster_resources()
+    gpus = config.gpus_per_job
+    if gpus is None:
+        gpus = DEFAULT_GPU_SHARE if private and available.get("GPU", 0) > 0 else 0.0
+        if not private and available.get("GPU", 0) > 0:
+            logger.info("the cluster has %g GPU(s) now; jobs ask for none unless --gpus-per-job (gpus_per_job) "
+                        "says how much", available["GPU"])
+    shape = {"CPU": config.cpus_per_job, **({"GPU": gpus} if gpus else {}), **custom}
+    missing = {name: amount for name, amount in shape.items() if available.get(name, 0) < amount}
+    if missing and private:
+        raise runtime.RuntimeStartError(
+            "each job asks for " + ", ".join(f"{k}={v:g}" for k, v in missing.items()) + " but the local Ray on "
+            "this machine has " + ", ".join(f"{k}={available.get(k, 0):g}" for k in missing) + ": it could "
+            "never run them (join a cluster that has them with --ray-address, or ask for less)")
+    if missing:
+        logger.warning("no node offers %s now: the jobs wait until one joins (an autoscaling cluster starts one "
+                       "for them)", ", ".join(f"{k}={v:g}" for k, v in missing.items()))
+    logger.info("each job asks Ray for %s", ", ".join(f"{k}={v:g}" for k, v in shape.items()))
+    slots = min(int(available.get(name, 0) // amount) for name, amount in shape.items())
+    options = {"num_cpus": config.cpus_per_job}
+    if gpus:
+        options["num_gpus"] = gpus
+    if custom:
+        options["resources"] = dict(custom)
+    return options, max(1, slots)
+
+
 def with_date(config: CompareConfig) -> CompareConfig:
     """Expand '{date}' (UTC, YYYY-MM-DD) in out and data_root: a scheduled sweep gets a fresh output each day
     instead of finding yesterday's finished jobs and reusing them. The date is the flow run's scheduled start
@@ -172,26 +259,116 @@ def main(argv: list[str] | None = None, checked: compare_args.Preflight | None =
     """The CLI. `checked`: the flags already checked and the API already started (`python -m flows.compare`
     does both before its heavy imports); otherwise both happen here."""
     checked = checked or compare_args.preflight(argv)
-    config = checked.config
+    config, args, api = checked.config, checked.args, checked.api
+    ui = bool(args.ui and api is not None)  # keep our own API and its UI up after the sweep
+    serving = False
+    state = watching = None
+    dated = with_date(config)  # the output the flow will hold: '{date}' expanded
+    out = dated.out
     try:
-        with sweep.exclusive(config.out), runtime.embedded(config.ray_address, api=checked.api):
-            state = compare(config, regenerate=checked.args.regenerate, return_state=True)
+        # a local output's lock is taken here, before Ray and the API start, so that a second sweep is refused at
+        # once; the flow takes it again (re-entrant in this process). A URI's lives on the Prefect API: the flow's.
+        with (nullcontext() if sweep.is_uri(out) else sweep.exclusive(out)), \
+                runtime.embedded(config.ray_address, api=api, keep_api=ui):
+            watching = watch_api(api, dated) if api is not None else None  # the API answers by now
+            state = compare(config, regenerate=args.regenerate, resources_per_job=args.resources_per_job,
+                            return_state=True)
             result = state.result(raise_on_failure=False)
             if isinstance(result, BaseException):
                 raise result
+        serving = ui
+    except sweep.SweepInterrupted as exc:
+        runtime.fail(str(exc), code=1)
     except (sweep.SweepBusy, runtime.RuntimeStartError) as exc:
         runtime.fail(str(exc))
     except SchemaValidationError as exc:
         runtime.fail(f"{exc}\nrefused: no job trains on invalid data; rerun with --regenerate to rebuild it", code=1)
     except OSError as exc:
         runtime.fail(f"cannot write results under {config.out!r}: {exc}", code=1)
+    except Exception as exc:
+        what = runtime.api_death(exc, api.url if api is not None else None)
+        if what is None:
+            raise
+        run_ids = [spec.run_id for spec in config.runs()]
+        runtime.fail(str(sweep.SweepInterrupted(what, sweep.count_stored(out, run_ids), len(run_ids), out)), code=1)
     finally:
-        if checked.api is not None:
-            checked.api.stop()  # already stopped unless the sweep never began (e.g. another holds its lock)
+        if watching is not None:
+            watching.set()
+        if api is not None and not serving:
+            api.stop()  # already stopped unless the sweep never began (e.g. another holds its lock) or --ui
     print(f"statuses: {result['statuses']}")
     print(f"metrics:  {result['metrics']}")
     print(f"report:   {result['report_html']}")
+    flow_run_id = state.state_details.flow_run_id if state is not None else None
+    if serving:
+        serve_ui(api, flow_run_id)
+    elif api is not None:
+        from prefect.settings import PREFECT_HOME
+
+        print(f"history:  this run's record (flow run, task runs, logs, artifacts) stays in Prefect's database "
+              f"under {PREFECT_HOME.value()}: `prefect server start` serves it at http://127.0.0.1:4200/runs, "
+              "or run with --ui to keep this run's UI up after the sweep")
     return 0 if result["statuses"]["failed"] == 0 else 1
+
+
+def watch_api(api, config: CompareConfig) -> threading.Event:
+    """While the sweep runs, watch the Prefect API this process started: when it dies (it exits other than by
+    being asked to stop: kill -9, out of memory), say so in one line (how many jobs are stored, that the same
+    command resumes), stop Ray, and exit 1 at once: nothing in this process can record anything any more, and
+    Prefect's client would otherwise retry every call for a minute or more before giving up. Returns the event
+    that ends the watch."""
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.5):
+            process = api.process
+            if process is None:
+                return  # stopped on purpose
+            code = process.poll()
+            if code is None:
+                continue
+            if code == 0:
+                return  # asked to stop (Ctrl-C on the terminal reaches it too): this process handles that itself
+            run_ids = [spec.run_id for spec in config.runs()]
+            interrupted = sweep.SweepInterrupted(f"the Prefect API at {api.url}", sweep.count_stored(
+                config.out, run_ids), len(run_ids), config.out)
+            print(f"error: {interrupted}", file=sys.stderr, flush=True)
+            sys.stdout.flush()
+            # Ray's node processes (the agents among them) outlive an abrupt exit: stop them first, in bounded time
+            stopping = threading.Thread(target=_shutdown_ray, daemon=True)
+            stopping.start()
+            stopping.join(timeout=15)
+            os._exit(1)  # not cli.exit_now: its logging.shutdown() would flush logs to the dead API, with retries
+
+    threading.Thread(target=watch, name="rnnbench-api-watch", daemon=True).start()
+    return stop
+
+
+def _shutdown_ray() -> None:
+    try:
+        import ray
+
+        ray.shutdown()
+    except Exception:  # noqa: BLE001 - exiting anyway
+        pass
+
+
+def serve_ui(api, flow_run_id) -> None:
+    """Keep the local Prefect API and its UI up, with the run history, until Ctrl-C (or SIGTERM), then stop it.
+    Ray is already stopped: only the UI and its database stay."""
+    page = f"{api.ui_url}/runs/flow-run/{flow_run_id}" if flow_run_id else f"{api.ui_url}/runs"
+    print(f"Prefect UI: {page} (this run and the ones before it); Ctrl-C stops it", flush=True)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.wait(0.5):
+            if api.process is None or api.process.poll() is not None:
+                break  # it ended by itself (a Ctrl-C on the terminal reaches it too)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        api.stop()
+    print("Prefect UI stopped", flush=True)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,8 @@ def preflight(argv: list[str] | None) -> Preflight:
     """Parse and check every flag (exit 2 with one line naming the bad value), then start the Prefect API, whose
     start-up takes seconds: it overlaps whatever the caller does next."""
     args = build_parser().parse_args(argv)
+    # Ray's own variable, as `ray.init` reads it (a `ray job submit` driver gets the cluster's address there)
+    args.ray_address = args.ray_address or os.environ.get("RAY_ADDRESS") or None
     try:
         config = config_from_args(args)
         if args.ray_address:
@@ -55,11 +57,13 @@ def preflight(argv: list[str] | None) -> Preflight:
     api = None
     if not os.environ.get("PREFECT_API_URL"):
         try:
-            api = LocalApi().start()
+            api = LocalApi(ui=args.ui).start()
         except RuntimeStartError as exc:
             cli.fail(str(exc))
-        print(f"local Prefect API starting on {api.url} (stops when this run ends; set PREFECT_API_URL to use "
-              "another)", file=sys.stderr, flush=True)
+        lasts = ("with Prefect's UI, kept up after the sweep until Ctrl-C" if args.ui else
+                 "stops when this run ends; --ui keeps it and its UI up")
+        print(f"local Prefect API starting on {api.url} ({lasts}; set PREFECT_API_URL to use another)",
+              file=sys.stderr, flush=True)
     return Preflight(args, config, api)
 
 
@@ -97,10 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
         "whole budget (default: stop once validation meets the solved rule at two evaluations in a row)")
     add("--out", default="results", help="output root (path or pyarrow/fsspec URI); datasets go to OUT/data")
     add("--data-root", help="dataset root shared by all nodes (default OUT/data)")
-    add("--ray-address", help="join this Ray cluster (HOST:PORT, ray://HOST:PORT or auto) instead of a local one")
+    add("--ray-address", help="join this Ray cluster (HOST:PORT, ray://HOST:PORT or auto) instead of a local one "
+        "(default: RAY_ADDRESS when set)")
     add("--cpus-per-job", type=float, help="CPUs Ray reserves per job (default 1; a job uses that many threads)")
-    add("--gpus-per-job", type=float, help="GPU share per job, e.g. 0.25 packs four jobs on a GPU (default: 0.25 "
-        "where the cluster has GPUs, else 0); a job runs on CUDA when it holds a GPU share")
+    add("--gpus-per-job", type=float, help="GPU share per job, e.g. 0.25 packs four jobs on a GPU; a job runs on "
+        "CUDA when it holds a GPU share. Default: on the private local Ray, 0.25 when this machine has a GPU, "
+        "else 0; on a cluster (--ray-address), 0: ask for GPUs here, as an autoscaling cluster starts its GPU "
+        "workers only once jobs ask for them")
+    add("--resources-per-job", type=cli.resources, metavar="NAME=AMOUNT,...", help="custom Ray resources each job "
+        "asks for, e.g. accel=1: jobs run only on nodes that declare them (`ray start --resources`), and wait "
+        "for one to join when none has them yet")
+    add("--ui", action="store_true", help="serve Prefect's UI with the local Prefect API and keep both up after "
+        "the sweep, with its run history, until Ctrl-C (with PREFECT_API_URL set, that server's own UI has it)")
     add("--regenerate", action="store_true", help="rebuild dataset files, e.g. after one was refused as invalid")
     g = parser.add_argument_group("model options (recorded in every metrics row)")
     g.add_argument("--num-layers", type=int, help="stacked recurrent layers (default 1)")

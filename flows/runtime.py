@@ -62,12 +62,13 @@ def prefect_api() -> Iterator[str]:
 
 
 @contextmanager
-def embedded(address: str | None = None, api: LocalApi | None = None) -> Iterator[str]:
+def embedded(address: str | None = None, api: LocalApi | None = None, keep_api: bool = False) -> Iterator[str]:
     """The CLI's runtime: a Prefect API and Ray, started side by side.
 
     `api`: one the caller started already (the CLI starts it before its own imports); else one is started here
     unless PREFECT_API_URL is set. Its URL is exported before Ray starts, so Ray's workers inherit it while the
-    server is still starting: the two start-ups (each several seconds) overlap instead of adding up."""
+    server is still starting: the two start-ups (each several seconds) overlap instead of adding up. The API is
+    stopped on the way out unless `keep_api` (the caller's, kept up for its UI; the caller stops it)."""
     quiet_environment()
     if api is None and os.environ.get("PREFECT_API_URL"):
         with ray_cluster(address):
@@ -79,11 +80,12 @@ def embedded(address: str | None = None, api: LocalApi | None = None) -> Iterato
             if address in (None, "", "local"):
                 warm_workers()
             api.wait_ready()
-            with _temporary_api_settings(api.url):
+            with _temporary_api_settings(api.url, ui=api.ui):
                 yield api.url
                 flush_logs()
     finally:
-        api.stop()
+        if not keep_api:
+            api.stop()
 
 
 @contextmanager
@@ -110,19 +112,26 @@ def _environment(updates: dict[str, str]) -> Iterator[None]:
 
 
 @contextmanager
-def _temporary_api_settings(url: str) -> Iterator[None]:
+def _temporary_api_settings(url: str, ui: bool = False) -> Iterator[None]:
     """This process's Prefect settings may have been read before the URL was exported (they are cached per
     context), so set it there too. Flow-run heartbeats are off: they let a long-lived API mark runs whose
     process died as crashed, but this API dies with this process, and stopping the heartbeat thread costs up to
-    a second at the end of every flow run."""
+    a second at the end of every flow run.
+
+    Without a UI (`ui` False: the temporary API serves none), PREFECT_UI_URL is empty: Prefect's flow engine
+    prints "View at <UI URL>/runs/flow-run/..." only when a UI URL is set, and it would otherwise infer one
+    from the API URL, a link to a page nobody serves."""
     from prefect.settings import (
         PREFECT_API_URL,
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
         PREFECT_SERVER_EPHEMERAL_ENABLED,
+        PREFECT_UI_URL,
         temporary_settings,
     )
 
     updates = {PREFECT_API_URL: url, PREFECT_SERVER_EPHEMERAL_ENABLED: False, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    if not ui:
+        updates[PREFECT_UI_URL] = ""
     with temporary_settings(updates=updates):
         yield
 
@@ -304,9 +313,26 @@ def _check_cluster_can_reach_api(address: str) -> None:
     check_api_reachable(os.environ.get("PREFECT_API_URL"), node_ips, local_ips)
 
 
+_private_gcs: str | None = None  # the GCS address of the private local Ray this process started, if any
+
+
+def is_private_ray() -> bool:
+    """Whether the Ray this process is connected to is a private local one it started (one machine, whose
+    resources never change), as opposed to a cluster it joined (which may scale)."""
+    import ray
+
+    if _private_gcs is None or not ray.is_initialized():
+        return False
+    try:
+        return ray.get_runtime_context().gcs_address == _private_gcs
+    except Exception:  # noqa: BLE001 - e.g. a Ray client connection, which has no GCS address here
+        return False
+
+
 def _init_ray(kwargs: dict[str, Any]) -> Any:
     """ray.init(**kwargs); for a new local Ray the caller has entered `_local_ray_environment()` before Ray was
     first imported."""
+    global _private_gcs
     import ray
 
     address = kwargs.get("address")
@@ -326,6 +352,7 @@ def _init_ray(kwargs: dict[str, Any]) -> Any:
     except RuntimeStartError:
         ray.shutdown()
         raise
+    _private_gcs = info.address_info.get("gcs_address") if local else None
     return info
 
 
@@ -347,6 +374,74 @@ def ray_cluster(address: str | None = None, num_cpus: int | None = None) -> Iter
         finally:
             let_worker_logs_arrive()
             ray.shutdown()
+
+
+# ---- what died mid-sweep -------------------------------------------------------------------------------------
+
+RAYLET_DIED = "Ray (the raylet of this machine's node)"
+# a GCS that does not answer for this long is taken for dead (a fault-tolerant one restarts within seconds)
+GCS_SILENCE_S = 30.0
+_gcs_silent_since: float | None = None
+
+
+def ray_death(exc: BaseException | None = None) -> str | None:
+    """What of Ray has died, or None while it serves: read off `exc` (an error a task's result raised) when it
+    says so, else probed: this process's node is marked dead (a raylet never comes back), or the GCS has not
+    answered for GCS_SILENCE_S. Cheap enough to call every few seconds while a sweep waits."""
+    global _gcs_silent_since
+    import ray
+    import ray.exceptions as rex
+
+    if isinstance(exc, rex.LocalRayletDiedError):
+        return RAYLET_DIED
+    if exc is not None and not isinstance(exc, rex.RaySystemError):
+        return None
+    if not ray.is_initialized():
+        return "Ray"
+    try:
+        nodes = ray.nodes()
+    except Exception:  # noqa: BLE001 - a GCS that does not answer
+        now = time.monotonic()
+        _gcs_silent_since = _gcs_silent_since or now
+        return "Ray (its GCS)" if exc is not None or now - _gcs_silent_since >= GCS_SILENCE_S else None
+    _gcs_silent_since = None
+    try:
+        node_id = ray.get_runtime_context().get_node_id()
+    except Exception:  # noqa: BLE001 - e.g. a Ray client driver, which is no node's
+        node_id = None
+    if node_id and any(n.get("NodeID") == node_id and not n.get("Alive") for n in nodes):
+        return RAYLET_DIED
+    return None  # Ray answers: a RaySystemError of one task is that task's failure
+
+
+def api_death(exc: BaseException, api_url: str | None = None) -> str | None:
+    """'the Prefect API at URL' when `exc` is (or was caused by) a failed connection to the Prefect API and the
+    API no longer answers its health check; None otherwise."""
+    import httpx
+
+    url = api_url or os.environ.get("PREFECT_API_URL")
+    seen, chain = set(), exc
+    while chain is not None and id(chain) not in seen:
+        seen.add(id(chain))
+        if isinstance(chain, httpx.TransportError | ConnectionError):
+            break
+        chain = chain.__cause__ or chain.__context__
+    else:
+        return None
+    if url and _answers(f"{url.rstrip('/')}/health"):
+        return None
+    return f"the Prefect API at {url}" if url else "the Prefect API"
+
+
+def _answers(url: str) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 _last_remote_result: float | None = None  # when the flow last received a task's result from a worker

@@ -286,3 +286,53 @@ def test_smoke_preset_runs_on_both_nodes(cluster: Cluster):
         job_nodes = {task["node_id"] for task in finished}
     assert job_nodes == {cluster.head_id, cluster.worker_id}, f"jobs ran on {job_nodes}"
     print(f"smoke on the two-node cluster: {elapsed:.1f} s")
+
+
+def test_jobs_that_ask_for_a_custom_resource_wait_for_and_run_on_the_node_that_has_it(cluster: Cluster):
+    """An autoscaling cluster starts the node a job needs only once the job asks for it: demand comes from the
+    config (--resources-per-job), not from what the cluster shows at the start. Here no node has `accel` when
+    the sweep submits its jobs; they wait (Ray: pending node assignment), and once a node declaring accel=1
+    joins, every job runs there. The address comes from RAY_ADDRESS, as ray.init reads it."""
+    out = cluster.tmp / "accel-out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flows.compare", "--preset", "smoke", "--problems", "adding", "--archs", "gru,lstm",
+         "--resources-per-job", "accel=1", "--out", str(out)],
+        env={**cluster.env, "RAY_ADDRESS": cluster.address}, cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True)
+    accel_group = None
+    lines: list[str] = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if "no node offers accel=1 now" in line:
+                break
+        else:
+            raise AssertionError("".join(lines)[-4000:])
+        # submitted, and waiting: Ray holds every chunk task for a node with accel
+        deadline = time.monotonic() + 120
+        while not any(t["state"] == "PENDING_NODE_ASSIGNMENT" for t in cluster.query("train-evaluate-chunk")):
+            assert time.monotonic() < deadline, cluster.query("train-evaluate-chunk")
+            time.sleep(1)
+        assert not (out / "runs").exists() or not list((out / "runs").glob("*.json"))
+
+        cluster.ray_start("accel", [
+            "--address", cluster.address, "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
+            "--resources", '{"accel": 1}', "--object-store-memory", OBJECT_STORE_BYTES,
+            "--temp-dir", str(cluster.tmp), "--disable-usage-stats"])
+        accel_group = cluster.groups[-1]
+        rest, _ = proc.communicate(timeout=600)
+        output = "".join(lines) + rest
+        assert proc.returncode == 0, output[-6000:]
+        accel_id = next(n for n, r in cluster.alive_nodes().items() if "accel" in r)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if accel_group is not None:  # the module's other tests expect the two nodes they started with
+            kill_group(accel_group)
+            cluster.groups.remove(accel_group)
+
+    import polars as pl
+
+    metrics = pl.read_parquet(out / "metrics.parquet")
+    assert metrics["status"].to_list() == ["ok", "ok"], metrics.select("run_id", "status", "error")
+    assert set(metrics["ray_node_id"]) == {accel_id}, (metrics["ray_node_id"].to_list(), accel_id)
