@@ -211,8 +211,9 @@ class CompareConfig(BaseModel):
     data_root: str | None = Field(None, description="dataset root; default OUT/data")
     ray_address: str | None = None
     cpus_per_job: float = Field(1.0, gt=0)
-    gpus_per_job: float | None = Field(None, ge=0, description="GPU share per job; None: 0.25 where the "
-                                       "cluster has GPUs, else 0")
+    gpus_per_job: float | None = Field(None, ge=0, description="GPU share per job; None: 0.25 on the private "
+                                       "local Ray when this machine has a GPU, else 0 (on a joined cluster, ask "
+                                       "explicitly: an autoscaling cluster adds GPU nodes only for jobs that do)")
     max_retries: int = Field(2, ge=0, description="retries of a job that raised, before it is recorded failed")
     eval_lens: list[str] | None = Field(None, description="length generalisation: lengths to score each trained "
                                         "model at, absolute ('200') or multiples of its training T ('4x')")
