@@ -3,8 +3,12 @@ groups and command lines, read from /proc."""
 
 from __future__ import annotations
 
+import os
 import socket
+import time
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -53,3 +57,21 @@ def processes_mentioning(text: str) -> list[int]:
         if text in cmdline and st and st[0] not in ("Z", "X"):
             out.append(int(entry.name))
     return out
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    """Poll `condition` (an event the test controls or awaits) until it holds; fail naming `what` after timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def plugged(gate: Path) -> dict[str, str]:
+    """The environment that registers the test's controllable archs (tests/plugin_faults.py) in the driver and,
+    inherited, in every Ray worker."""
+    gate.mkdir(exist_ok=True)
+    return {"RNNBENCH_PLUGINS": "tests.plugin_faults", "RNNBENCH_TEST_GATE": str(gate),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}

@@ -20,7 +20,7 @@ import pytest
 
 from flows import cli
 from rnnbench import sweep
-from tests.processes import free_port, group_members, listening
+from tests.processes import free_port, group_members, listening, plugged, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,22 +66,6 @@ class Output:
 def cli_process(argv: list[str], env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "flows.compare", *argv], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-
-
-def plugged(gate: Path) -> dict[str, str]:
-    """The test's controllable archs (tests/plugin_faults.py) in the driver and every Ray worker."""
-    gate.mkdir(exist_ok=True)
-    return {"RNNBENCH_PLUGINS": "tests.plugin_faults", "RNNBENCH_TEST_GATE": str(gate),
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-
-
-def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def kill_group(proc: subprocess.Popen) -> None:
@@ -208,7 +192,7 @@ def test_progress_lines_with_an_eta_when_stdout_is_not_a_terminal(own_api_env, t
         output.wait_for(r"datasets: \d+/3 done")  # train, validation and test files
         first = output.wait_for(PROGRESS)
         assert first.group(2) == "2"
-        wait_until(lambda: any(gate.glob("started-*")), 300, "the gated job to start")
+        wait_for(lambda: any(gate.glob("started-*")), 300, "the gated job to start")
         ticked = output.wait_for(PROGRESS, timeout=60)  # nothing else logs a jobs line while the gate is closed
         assert int(ticked.group(1)) < 2
         (gate / "release").touch()
@@ -245,8 +229,8 @@ def test_ui_keeps_the_prefect_ui_and_history_up_until_ctrl_c(own_api_env, tmp_pa
         kill_group(proc)
     assert proc.returncode == 0, text[-4000:]
     assert "Prefect UI stopped" in text and "Traceback" not in text, text[-4000:]
-    wait_until(lambda: not listening(port), 20, "the UI's port to close")
-    wait_until(lambda: not group_members(proc.pid), 30, "every process of the run to exit")
+    wait_for(lambda: not listening(port), 20, "the UI's port to close")
+    wait_for(lambda: not group_members(proc.pid), 30, "every process of the run to exit")
 
 
 def test_progress_says_the_same_on_a_terminal_bar_and_in_log_lines(capsys):

@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import polars as pl
@@ -18,7 +17,7 @@ from filelock import FileLock
 
 from flows import compare
 from schemas.metrics import Metrics, read_validated
-from tests.processes import listening
+from tests.processes import listening, plugged, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 # what legitimately differs between two runs of the same jobs
@@ -38,14 +37,6 @@ def start(argv: list[str], out: Path, own_api: bool = False, **env: str) -> subp
         env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,  # its own process group: kill -9 reaches the driver and the Ray it started
     )
-
-
-def plugged(gate: Path) -> dict[str, str]:
-    """The environment that registers the test's controllable archs (tests/plugin_faults.py) in the driver and,
-    inherited, in every Ray worker."""
-    gate.mkdir(exist_ok=True)
-    return {"RNNBENCH_PLUGINS": "tests.plugin_faults", "RNNBENCH_TEST_GATE": str(gate),
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 
 
 @pytest.fixture(autouse=True)
@@ -73,15 +64,6 @@ def finish(proc: subprocess.Popen, timeout: float = 400) -> tuple[int, str]:
 
 def stable(path: Path) -> pl.DataFrame:
     return read_validated(str(path), Metrics).drop(VOLATILE).sort("run_id")
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_driver_killed_mid_sweep_resumes_to_identical_metrics(prefect_api, tmp_path):
