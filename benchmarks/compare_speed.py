@@ -326,7 +326,7 @@ def bare_steps_per_second(spec, root: str) -> float:
     optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
     start = time.perf_counter()
     for step in range(1, spec.steps + 1):
-        x, y, _ = batches.get(step, "cpu")
+        x, y, _, _ = batches.get(step, "cpu")
         loss = F.mse_loss(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--archs", type=cli.names, help="comma-separated architectures (default: the preset's)")
     add("--seq-lens", type=cli.ints, help="comma-separated sequence lengths, replacing every problem's")
     add("--min-len", type=int, help="variable-length sequences: each length ~ U{MIN_LEN..T}, padded to T and "
-        "packed in training (adding only; default: fixed length T)")
+        "packed in training (every problem but sequential_digits, whose images have 64 pixels; default: fixed "
+        "length T)")
     add("--seeds", type=int, help="number of seeds (0..N-1); each seed is a new init and new data")
     add("--hidden-size", type=int, help="hidden units, replacing every problem's")
     add("--steps", type=int, help="parameter updates per job, replacing every problem's")

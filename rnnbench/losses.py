@@ -7,10 +7,11 @@ import torch.nn.functional as F
 
 
 def masked_loss(kind: str, pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """pred is [B, target_steps, output_size], y [B, target_steps, target_width]; `mask` (bool, [target_steps])
-    picks the steps that count. For "ce", pred holds logits over K classes and y each step's class index
-    (width 1, float32 like every stored target); the loss is the mean over every kept step of every sequence."""
-    p, t = pred[:, mask], y[:, mask]
+    """pred is [B, target_steps, output_size], y [B, target_steps, target_width]; `mask` (bool, [target_steps],
+    or [B, target_steps] for variable-length sequences) picks the steps that count. For "ce", pred holds logits
+    over K classes and y each step's class index (width 1, float32 like every stored target); the loss is the
+    mean over every kept step of every sequence."""
+    p, t = (pred[:, mask], y[:, mask]) if mask.dim() == 1 else (pred[mask], y[mask])
     if kind == "bce":
         return F.binary_cross_entropy_with_logits(p, t)
     if kind == "mse":

@@ -9,16 +9,20 @@ TOLERANCE = 0.10  # a race is refused when an arch cannot come within 10% of the
 
 
 def model_size(kind: str, arch: str, problem_name: str, hidden_size: int, model) -> int:
-    """Parameters of the whole model (core by its closed form, plus the linear readout), or its state size."""
+    """Parameters of the whole model (core by its closed form, plus the linear readout), or its state size, with
+    the arch's own options as a run at this hidden size resolves them (e.g. --arch-option lru.state_size)."""
     # imported here: the closed forms live beside the modules they count, which import torch
     from rnnbench.inspection import params_formula
     from rnnbench.model import state_size
 
+    # no size depends on T (only IndRNN's derived bound does): any valid length resolves the options
+    options = {k: v for k, v in model.arch_values(arch, 2, hidden_size).items() if v is not None}
     if kind == "state":
-        return state_size(arch, hidden_size, model.num_layers, model.bidirectional, model.proj_size)
+        return state_size(arch, hidden_size, model.num_layers, model.bidirectional, model.proj_size,
+                          options.get("state_size"))
     problem = get_problem(problem_name)
     core = params_formula(arch, problem.input_size, hidden_size, model.num_layers, model.bidirectional,
-                          model.proj_size, model.bias, model.dropout)
+                          model.proj_size, model.bias, model.dropout, **options)
     features = (model.proj_size or hidden_size) * (2 if model.bidirectional else 1)
     return core + features * problem.output_size + problem.output_size
 
@@ -48,6 +52,14 @@ def matched_hidden_sizes(match: str, problem_name: str, archs: list[str], model)
     kind, target = parse_match(match)
     chosen, misses = {}, []
     for arch in archs:
+        low_h = model.proj_size + 1 if model.proj_size else 1
+        if model_size(kind, arch, problem_name, low_h, model) == model_size(kind, arch, problem_name, low_h + 1,
+                                                                              model):
+            fixed = ", ".join(k for k in model.arch_options if k.startswith(f"{arch}."))
+            raise ValueError(f"--match {match}: {arch}'s {kind} size is "
+                             f"{model_size(kind, arch, problem_name, low_h, model)} whatever its hidden size "
+                             f"(set by {fixed or 'its options'}); leave {fixed or 'them'} out to let --match "
+                             f"choose it, or race without {arch}")
         hidden, size, (below, above) = closest(kind, target, arch, problem_name, model)
         chosen[arch] = hidden
         if abs(size - target) > TOLERANCE * target:

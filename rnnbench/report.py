@@ -413,8 +413,11 @@ def _problem_section(data: Data, problem: str) -> Section:
         f"{base_text}. Score: 0 at the baseline, 1 perfect. Solved rule (pre-registered): {first['solved_rule']}.")]
     several = any(sum(1 for s in rows if all(s[k] == r[k] for k in CELL)) > 1 for r in rows)
     settings = [k for k in SETTINGS if len({r[k] for r in rows}) > 1]  # the ones that differ within this problem
+    # an arch's own option (null on other archs' rows) is shown where it differs between that arch's rows
+    settings += [k for k in verdicts.cell_columns(data.summary) if k.startswith(verdicts.OPTION_PREFIX)
+                 and any(len({r[k] for r in rows if r["arch"] == a}) > 1 for a in {r["arch"] for r in rows})]
     with_base = len(bases) > 1  # else the paragraph above gives it
-    header = ["T", "arch (✓ shown)" if several else "arch", *settings,
+    header = ["T", "arch (✓ shown)" if several else "arch", *(k.removeprefix(verdicts.OPTION_PREFIX) for k in settings),
               "seeds (ok)", f"{first['metric_name']} median [95% CI]"] + (["baseline"] if with_base else []) + [
         "score", "verdict", "solved at update", "params", "train s"]
     columns = ["num", "name"] + ["num"] * len(settings) + ["num", "num"] + (
@@ -513,7 +516,7 @@ def _int(value) -> int | None:
 
 
 def _chosen_runs(data: Data, problem: str) -> pl.DataFrame:
-    keys = CELL + [k for k in SETTINGS if k in data.summary.columns]
+    keys = [k for k in verdicts.cell_columns(data.summary) if k in data.metrics.columns]
     picked = pl.DataFrame([{k: r[k] for k in keys} for r in data.chosen(problem)],
                           schema={k: data.metrics.schema[k] for k in keys})
     return data.metrics.join(picked, on=keys, how="semi", nulls_equal=True)

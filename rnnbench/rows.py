@@ -65,7 +65,7 @@ def base_row(spec: RunSpec) -> dict:
         "batch_size": spec.batch_size, "clip_norm": spec.clip_norm, "n_train": spec.n_train, "n_val": spec.n_val,
         "n_test": spec.n_test, "early_stop": spec.early_stop, "epochs": None,
         "metric_name": problem.metric_name, "higher_is_better": problem.higher_is_better,
-        "baseline": problem.baseline(spec.seq_len), "solved_rule": problem.solved_rule(),
+        "baseline": problem.baseline_for(spec.seq_len, spec.min_len), "solved_rule": problem.solved_rule(),
         "params": None, "state_size": None, "test_metric": None, "test_se": None, "baseline_se": None,
         "test_metric_last": None,
         "val_metric_best": None, "best_step": None, "steps_to_solve": None, "score": None, "solved": False,

@@ -48,29 +48,43 @@ def predict(model: torch.nn.Module, x: np.ndarray, lengths: np.ndarray | None, d
     return torch.cat(out).numpy()
 
 
-def score(problem: Problem, model: torch.nn.Module, data: Dataset, mask: np.ndarray, dev: torch.device) -> dict:
-    return problem.metrics(predict(model, data.x, data.lengths, dev), data.y, mask)
+def score(problem: Problem, model: torch.nn.Module, data: Dataset, seq_len: int, dev: torch.device) -> dict:
+    """The problem's metrics on a stored split of length `seq_len` (variable-length: each sequence fed its own
+    `input_steps(L)` real steps and scored on its own target steps)."""
+    steps = None if data.lengths is None else problem.input_steps(data.lengths)
+    return problem.metrics(predict(model, data.x, steps, dev), data.y, problem.mask_for(seq_len, data.lengths))
 
 
 class Batches:
     """Training batches from the stored training split, in epochs shuffled by the run seed. The split stays in
-    host memory; only the current batch goes to the device."""
+    host memory; only the current batch goes to the device. `problem` and `seq_len` give each batch its target
+    mask and, for variable-length splits, each sequence's real steps."""
 
-    def __init__(self, data: Dataset, batch_size: int, seed: int) -> None:
+    def __init__(self, data: Dataset, batch_size: int, seed: int, problem: Problem | None = None,
+                 seq_len: int | None = None) -> None:
         self.data, self.batch_size, self.seed = data, batch_size, seed
         self.per_epoch = len(data.x) // batch_size  # the short tail of an epoch is left for the next shuffle
         self.order = np.empty(0, dtype=np.int64)
+        variable = data.lengths is not None
+        if variable and problem is None:
+            raise ValueError("a variable-length split needs its problem and seq_len to be batched")
+        self.steps = problem.input_steps(data.lengths.astype(np.int64)) if variable else None
+        self.mask = None if problem is None else torch.from_numpy(problem.mask_for(seq_len, data.lengths))
+        self.per_sequence_mask = self.mask is not None and self.mask.dim() == 2
 
-    def get(self, step: int, dev: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """The batch of update `step` (1-based): a pure function of (seed, step), so a resumed run sees the same."""
+    def get(self, step: int, dev: torch.device
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """(x, y, real steps of each sequence or None, target mask or None) of update `step` (1-based): a pure
+        function of (seed, step), so a resumed run sees the same."""
         epoch, index = divmod(step - 1, self.per_epoch)
         if index == 0 or not len(self.order):
             self.order = np.random.default_rng([self.seed, epoch]).permutation(len(self.data.x))
         rows = np.sort(self.order[index * self.batch_size:(index + 1) * self.batch_size])
         x = torch.from_numpy(self.data.x[rows]).to(dev)
         y = torch.from_numpy(self.data.y[rows]).to(dev)
-        lengths = None if self.data.lengths is None else torch.from_numpy(self.data.lengths[rows].astype(np.int64))
-        return x, y, lengths
+        lengths = None if self.steps is None else torch.from_numpy(self.steps[rows])
+        mask = self.mask[torch.from_numpy(rows)] if self.per_sequence_mask else self.mask
+        return x, y, lengths, None if mask is None else mask.to(dev)
 
     def epochs(self, steps: int) -> float:
         return steps * self.batch_size / len(self.data.x)
@@ -94,7 +108,7 @@ def train_and_evaluate(spec: RunSpec, load: Callable[[DatasetSpec], Dataset], de
         configure_cpu(threads)
     train_spec, val_spec, test_spec = spec.datasets()
     val = load(val_spec)
-    batches = Batches(load(train_spec), spec.batch_size, spec.seed)
+    batches = Batches(load(train_spec), spec.batch_size, spec.seed, problem, spec.seq_len)
 
     torch.manual_seed(spec.seed)
     m = spec.model
@@ -105,8 +119,6 @@ def train_and_evaluate(spec: RunSpec, load: Callable[[DatasetSpec], Dataset], de
                         arch_options=arch_values).to(dev)
     optimizer = Adam(model.parameters(), lr=spec.lr)
     clip_weights = getattr(model.core, "clip_recurrent_weights_", None)
-    mask_np = problem.target_mask(spec.seq_len)
-    mask = torch.from_numpy(mask_np).to(dev)
 
     row = base_row(spec)
     row.update(params=count_parameters(model), device=str(dev),
@@ -120,7 +132,7 @@ def train_and_evaluate(spec: RunSpec, load: Callable[[DatasetSpec], Dataset], de
     window_steps, train_seconds, status, last_loss, step = 0, 0.0, "ok", math.nan, 0
     for step in range(1, spec.steps + 1):
         t0 = time.perf_counter()
-        x, y, lengths = batches.get(step, dev)
+        x, y, lengths, mask = batches.get(step, dev)
         loss = masked_loss(problem.loss, model(x, lengths), y, mask)
         optimizer.zero_grad()
         loss.backward()
@@ -140,7 +152,7 @@ def train_and_evaluate(spec: RunSpec, load: Callable[[DatasetSpec], Dataset], de
         if not math.isfinite(last_loss):
             status = "diverged"
             break
-        val_scores = score(problem, model, val, mask_np, dev)
+        val_scores = score(problem, model, val, spec.seq_len, dev)
         value = val_scores[problem.metric_name]
         curve.append({"run_id": spec.run_id, "step": step, "train_loss": last_loss,
                       "val_metric": value if math.isfinite(value) else None})
@@ -163,27 +175,30 @@ def train_and_evaluate(spec: RunSpec, load: Callable[[DatasetSpec], Dataset], de
     if status == "ok":
         # the test split is read here, once training and every choice are over
         test = load(test_spec)
-        last = score(problem, model, test, mask_np, dev)
+        last = score(problem, model, test, spec.seq_len, dev)
         if best["state"] is not None:
             model.load_state_dict(best["state"])
-        chosen = score(problem, model, test, mask_np, dev) if best["step"] != step else last
-        row["baseline_se"] = problem.memoryless_se(test.y, mask_np, test.lengths)
+        chosen = score(problem, model, test, spec.seq_len, dev) if best["step"] != step else last
+        row["baseline_se"] = problem.memoryless_se(test.y, problem.mask_for(spec.seq_len, test.lengths),
+                                                   test.lengths)
         metric = chosen[problem.metric_name]
         if not math.isfinite(metric):
             row["status"] = "diverged"
         else:
             solved = problem.solved_from(chosen, spec.seq_len)
             row.update(test_metric=metric, test_se=chosen["se"], test_metric_last=last[problem.metric_name],
-                       score=problem.score(metric, spec.seq_len), solved=solved,
+                       score=problem.score(metric, spec.seq_len, spec.min_len), solved=solved,
                        within_tolerance=chosen.get("within_0.04"))
     row["outcome"] = run_outcome(row["status"], row["solved"], row["test_metric"], row["test_se"],
                                  row["baseline"], problem.higher_is_better, row["baseline_se"])
     eval_rows = []
     if row["status"] == "ok":
         for dataset in spec.eval_datasets():  # the best-on-validation model, at each other length
-            data, mask_at = load(dataset), problem.target_mask(dataset.seq_len)
-            eval_rows.append(length_row(problem, row, dataset.seq_len, score(problem, model, data, mask_at, dev),
-                                        problem.memoryless_se(data.y, mask_at, data.lengths)))
+            data = load(dataset)
+            eval_rows.append(length_row(problem, row, dataset.seq_len, score(problem, model, data, dataset.seq_len,
+                                                                             dev),
+                                        problem.memoryless_se(data.y, problem.mask_for(dataset.seq_len, data.lengths),
+                                                              data.lengths)))
     return RunResult(row, curve, eval_rows)
 
 

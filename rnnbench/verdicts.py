@@ -20,6 +20,9 @@ BOOTSTRAP_RESAMPLES = 4000
 SETTINGS = ("lr", "hidden_size", "min_len", "num_layers", "bidirectional", "dropout", "bias", "proj_size",
             "forget_bias", "recurrent_init", "steps", "batch_size")
 CELL = ("problem", "seq_len", "arch", *SETTINGS)
+# each arch's own options (--arch-option) are recorded in opt_<arch>_<key> columns, null on other archs' rows;
+# runs that differ in one are different cells too
+OPTION_PREFIX = "opt_"
 # a (problem, T, arch) may have several cells (swept settings): one is chosen on validation, and archs are
 # compared at their chosen cells
 CHOICE = ("problem", "seq_len", "arch")
@@ -32,9 +35,9 @@ RULES = (
     "stored test sequences, combined with a memoryless predictor's on the same sequences, which lands off the "
     "analytic value by the draw of the test set alone); else *at baseline*; *diverged* when training produced a "
     "non-finite loss; *failed* when the job itself failed (infrastructure). A cell (problem, length, arch and "
-    "every swept setting) is **solved** when at least 2/3 of its seeds solved it, **split** when some but fewer "
-    "did; otherwise "
-    "it beats the baseline, is worse, or diverged when at least 2/3 of its seeds did so, else it is at baseline. "
+    "every swept setting, the arch's own options included) is **solved** when at least 2/3 of its seeds solved "
+    "it, **split** when some but fewer did; otherwise it beats the baseline, is worse, or diverged when at least "
+    "2/3 of its seeds did so, else it is at baseline. "
     "Diverged runs count in a cell's n as not solved; failed runs are left out of n and listed apart. Medians are "
     "over the runs with a test metric, with a 95% bootstrap percentile interval over seeds "
     f"({BOOTSTRAP_RESAMPLES} resamples), which never leaves the range the runs span. Two archs are ranked within a "
@@ -125,13 +128,19 @@ def _median(values: list) -> float | None:
     return float(np.median(values)) if values else None
 
 
+def cell_columns(frame: pl.DataFrame) -> list[str]:
+    """The columns that make a cell in this frame: CELL and every arch-option column it has."""
+    return [*CELL, *sorted(c for c in frame.columns if c.startswith(OPTION_PREFIX))]
+
+
 def summarize(metrics: pl.DataFrame) -> pl.DataFrame:
     """One row per cell (CELL): outcome counts, verdict, median and interval of the test metric, baseline,
     cost. Expects the metrics schema's columns (schemas/metrics.py); the result is schemas/summary.py's."""
     rows = []
     metrics = in_distribution(metrics)
-    for keys, group in metrics.sort(list(CELL), nulls_last=True).group_by(list(CELL), maintain_order=True):
-        cell = dict(zip(CELL, keys, strict=True))
+    cell_keys = cell_columns(metrics)
+    for keys, group in metrics.sort(cell_keys, nulls_last=True).group_by(cell_keys, maintain_order=True):
+        cell = dict(zip(cell_keys, keys, strict=True))
         outcomes = group["outcome"].to_list()
         count = {name: outcomes.count(name) for name in OUTCOMES}
         n = len(outcomes) - count["failed"]
@@ -210,9 +219,10 @@ def compare_archs(metrics: pl.DataFrame, summary: pl.DataFrame | None = None) ->
     arch_a to arch_b ('above', 'below' or 'tied')."""
     out = []
     summary = summarize(metrics) if summary is None else summary
-    chosen = summary.filter(pl.col("chosen")).select(list(CELL))
-    chosen = chosen.with_columns(pl.col(k).cast(metrics.schema[k]) for k in CELL)
-    usable = (in_distribution(metrics).join(chosen, on=list(CELL), how="semi", nulls_equal=True)
+    cell_keys = [k for k in cell_columns(metrics) if k in summary.columns]
+    chosen = summary.filter(pl.col("chosen")).select(cell_keys)
+    chosen = chosen.with_columns(pl.col(k).cast(metrics.schema[k]) for k in cell_keys)
+    usable = (in_distribution(metrics).join(chosen, on=cell_keys, how="semi", nulls_equal=True)
               .filter(pl.col("outcome") != "failed"))
     for keys, group in usable.sort(list(PAIRING), nulls_last=True).group_by(list(PAIRING), maintain_order=True):
         higher = bool(group["higher_is_better"][0])
@@ -297,5 +307,5 @@ def findings(summary: pl.DataFrame, comparisons: pl.DataFrame) -> list[str]:
     return out
 
 
-__all__ = ["CELL", "OUTCOMES", "RULES", "VERDICTS", "cell_verdict", "compare_archs", "findings", "median_interval",
-           "run_outcome", "summarize"]
+__all__ = ["CELL", "OUTCOMES", "RULES", "VERDICTS", "cell_columns", "cell_verdict", "compare_archs", "findings",
+           "median_interval", "run_outcome", "summarize"]

@@ -40,13 +40,6 @@ class CellKey(pap.DataFrameModel):
     lr: float = pap.Field(gt=0)
     steps: int = pap.Field(ge=1)
     batch_size: int = pap.Field(ge=1)
-
-
-class Metrics(RunKey, CellKey):
-    """One row per job (long format: the metric's name is a column, every table and plot derives from it)."""
-
-    eval_len: int = pap.Field(ge=1)  # the length scored: seq_len in distribution, others with --eval-lens
-    seed: int = pap.Field(ge=0)
     # each arch's own options as its run built with them (--arch-option; defaults and sources in
     # rnnbench/archs/__init__.py, one column per option there), null on the other archs' rows
     opt_indrnn_recurrent_max: float = pap.Field(gt=0, nullable=True)  # 2^(1/seq_len) unless given
@@ -55,6 +48,13 @@ class Metrics(RunKey, CellKey):
     opt_lru_r_max: float = pap.Field(gt=0, le=1, nullable=True)
     opt_lru_max_phase: float = pap.Field(gt=0, nullable=True)
     opt_lru_state_size: int = pap.Field(ge=1, nullable=True)
+
+
+class Metrics(RunKey, CellKey):
+    """One row per job (long format: the metric's name is a column, every table and plot derives from it)."""
+
+    eval_len: int = pap.Field(ge=1)  # the length scored: seq_len in distribution, others with --eval-lens
+    seed: int = pap.Field(ge=0)
     steps_done: int = pap.Field(ge=0)
     clip_norm: float = pap.Field(gt=0)
     n_train: int = pap.Field(ge=1)

@@ -156,10 +156,11 @@ def test_too_short_seq_len_is_refused(name, too_short):
 
 
 def test_variable_length_only_where_defined():
-    assert sorted(k for k, p in PROBLEMS.items() if p.supports_variable_length) == ["adding", "parity",
-                                                                                   "temporal_order"]
-    for name in ("copy_sequence", "selective_copy", "sequential_digits"):
-        with pytest.raises(ValueError, match="problems with one: adding, parity, temporal_order"):
+    assert sorted(k for k, p in PROBLEMS.items() if p.supports_variable_length) == [
+        "adding", "copy_memory", "copy_sequence", "parity", "selective_copy", "sequential_xor", "temporal_order"]
+    for name in ("sequential_digits", "sequential_digits_permuted"):
+        with pytest.raises(ValueError, match="problems with one: adding, copy_memory, copy_sequence, parity, "
+                                             "selective_copy, sequential_xor, temporal_order"):
             get_problem(name).check_min_len(5, 64)
 
 
@@ -600,6 +601,10 @@ BASELINE_SPECS = {
     "parity": DatasetSpec("parity", 20, "test", 0, 2000),
     "parity_variable": DatasetSpec("parity", 20, "test", 0, 2000, min_len=5),
     "temporal_order_variable": DatasetSpec("temporal_order", 20, "test", 0, 2000, min_len=10),
+    "copy_sequence_variable": DatasetSpec("copy_sequence", 30, "test", 0, 2000, min_len=2),
+    "selective_copy_variable": DatasetSpec("selective_copy", 40, "test", 0, 2000, min_len=16),
+    "copy_memory_variable": DatasetSpec("copy_memory", 20, "test", 0, 2000, min_len=4),
+    "sequential_xor_variable": DatasetSpec("sequential_xor", 20, "test", 0, 2000, min_len=4),
     # the whole held-out split: 360 images, no more exist
     "sequential_digits": DatasetSpec("sequential_digits", 64, "test", 0, 360),
     "sequential_digits_permuted": DatasetSpec("sequential_digits_permuted", 64, "test", 0, 360),
@@ -614,14 +619,14 @@ def test_stored_test_split_reproduces_the_analytic_baseline(case, tmp_path):
     spec = BASELINE_SPECS[case]
     problem = get_problem(spec.problem)
     data = dataset_store.load(dataset_store.build(spec, str(tmp_path)).path, expected=spec)
-    mask = problem.target_mask(spec.seq_len)
+    mask = problem.mask_for(spec.seq_len, data.lengths)
     per = problem.memoryless_sequence_metric(data.y, mask, data.lengths)
     empirical = problem.empirical_baseline(data.y, mask, data.lengths)
     se = per.std(ddof=1) / math.sqrt(len(per))
-    analytic = problem.baseline(spec.seq_len)
+    analytic = problem.baseline_for(spec.seq_len, spec.min_len)
     assert empirical == pytest.approx(per.mean())
     assert abs(empirical - analytic) <= 3 * se + 1e-12, (empirical, analytic, se)
-    assert problem.score(empirical, spec.seq_len) == pytest.approx(0.0, abs=0.1)
+    assert problem.score(empirical, spec.seq_len, spec.min_len) == pytest.approx(0.0, abs=0.1)
 
 
 def test_empirical_baseline_defaults_hand_checked():

@@ -52,6 +52,22 @@ def test_iso_state_race():
     assert {r.arch: r.hidden_size for r in c.runs()} == {"gru": 128, "lstm": 64}  # LSTM carries h and c
 
 
+def test_match_counts_the_arch_options_a_run_builds_with():
+    """lru.state_size=N changes LRU's parameter count (4NH + 3N per block instead of 4H^2 + 3H): the race
+    counts the model each run builds, and refuses a state race that the option has fixed."""
+    args = ["--preset", "seed", "--problems", "adding", "--seq-lens", "50", "--archs", "lstm,lru", "--seeds", "1"]
+    plain = config(*args, "--match", "params=20000")
+    small = config(*args, "--match", "params=20000", "--arch-option", "lru.state_size=8")
+    h = {r.arch: r.hidden_size for r in small.runs()}["lru"]
+    assert h > {r.arch: r.hidden_size for r in plain.runs()}["lru"]
+    # the closed form with N = 8, plus the readout (H + 1): I*H + H + 2H^2 + 32H + 24 + 2H + 3H
+    assert model_size("params", "lru", "adding", h, small.model) == 2 * h + h + 2 * h * h + 32 * h + 24 + 5 * h + h + 1
+    assert abs(model_size("params", "lru", "adding", h, small.model) - 20000) <= 2000
+    with pytest.raises(ValueError, match=r"--match state=128: lru's state size is 16 whatever its hidden size "
+                                         r"\(set by lru.state_size\); leave lru.state_size out"):
+        config(*args, "--match", "state=128", "--arch-option", "lru.state_size=8").runs()
+
+
 def test_unreachable_match_is_refused_with_the_nearest_sizes(capsys):
     with pytest.raises(SystemExit):
         compare_args.preflight(["--preset", "seed", "--problems", "adding", "--archs", "lstm", "--match", "params=5",

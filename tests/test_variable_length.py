@@ -82,8 +82,8 @@ def test_variable_length_adding_file_validates_and_corrupt_padding_is_caught(tmp
 
 
 def test_variable_length_needs_a_problem_that_has_it():
-    with pytest.raises(ValueError, match="problem 'sequential_xor' has no variable-length form"):
-        from_preset("smoke", grids=[{"problem": "sequential_xor", "seq_lens": [10], "min_len": 5,
+    with pytest.raises(ValueError, match="problem 'sequential_digits' has no variable-length form"):
+        from_preset("smoke", grids=[{"problem": "sequential_digits", "seq_lens": [64], "min_len": 5,
                                      "hidden_size": 8, "steps": 10}]).runs()
 
 

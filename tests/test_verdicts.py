@@ -189,6 +189,23 @@ def test_every_swept_setting_is_its_own_cell():
     assert "lstm (lr 0.001) 3 of 3 solved" in text and "0.01" not in text
 
 
+def test_runs_that_differ_in_an_arch_option_are_different_cells():
+    """Two sweeps into one output with different --arch-option lru.r_max: their runs never share a verdict."""
+    near = [{**r, "opt_lru_r_max": 0.999, "run_id": r["run_id"] + "-near"} for r in
+            runs(ADDING, [0.001, 0.002, 0.003], "lru")]
+    far = [{**r, "opt_lru_r_max": 0.9, "run_id": r["run_id"] + "-far"} for r in
+           runs(ADDING, [0.16, 0.16, 0.16], "lru", se=0.01)]
+    metrics = frame(near, far, runs(ADDING, [0.166, 0.165, 0.167], "gru"))
+    summary = summarize(metrics)
+    validated(summary, Summary, "summary")
+    lru = summary.filter(summary["arch"] == "lru").sort("opt_lru_r_max")
+    assert lru["verdict"].to_list() == ["at baseline", "solved"] and lru["n_seeds"].to_list() == [3, 3]
+    assert lru.filter(lru["chosen"])["opt_lru_r_max"].to_list() == [0.999]
+    assert summary.filter(summary["arch"] == "gru")["opt_lru_r_max"].to_list() == [None]
+    (pair,) = compare_archs(metrics, summary).to_dicts()
+    assert (pair["arch_a"], pair["arch_b"], pair["relation"], pair["n_shared"]) == ("gru", "lru", "below", 3)
+
+
 def test_archs_are_compared_at_their_chosen_rates():
     metrics = frame(runs(ADDING, [0.001, 0.002, 0.003], "lstm", lr=1e-3), runs(ADDING, [0.16] * 3, "lstm", lr=1e-2),
                     runs(ADDING, [0.166, 0.165, 0.167], "gru", lr=1e-3), runs(ADDING, [0.1, 0.1, 0.1], "gru", lr=1e-2,

@@ -29,14 +29,26 @@ def decode_one_hot(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return x.argmax(axis=-1), binary & (ones == 1), binary & (ones == 0)
 
 
+def per_sequence_mean(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean of each sequence's kept steps, shape (n,): values [n, steps, ...] (trailing axes averaged too) and a
+    mask [steps] (every sequence alike) or [n, steps] (variable-length sequences, each with its own steps)."""
+    n = len(values)
+    if mask.ndim == 1:
+        return values[:, mask].reshape(n, -1).mean(axis=1, dtype=np.float64)
+    per_step = values.reshape(n, mask.shape[1], -1).mean(axis=2, dtype=np.float64)
+    return np.where(mask, per_step, 0.0).sum(axis=1) / mask.sum(axis=1)
+
+
 def sequence_cross_entropy(pred: np.ndarray, y: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Mean softmax cross-entropy (nats) of each sequence over the masked steps; pred holds logits
-    [n, steps, K], y class indices [n, steps, 1]."""
-    logits = pred[:, mask].astype(np.float64)
+    """Mean softmax cross-entropy (nats) of each sequence over the masked steps ([steps] or [n, steps]); pred
+    holds logits [n, steps, K], y class indices [n, steps, 1]."""
+    if mask.ndim == 1:  # only the kept steps, in float64
+        pred, y, mask = pred[:, mask], y[:, mask], np.ones(int(mask.sum()), dtype=bool)
+    logits = pred.astype(np.float64)
     top = logits.max(axis=-1, keepdims=True)
     log_norm = np.log(np.exp(logits - top).sum(axis=-1)) + top[..., 0]
-    picked = np.take_along_axis(logits, y[:, mask].astype(np.int64), axis=-1)[..., 0]
-    return (log_norm - picked).mean(axis=1)
+    picked = np.take_along_axis(logits, y.astype(np.int64), axis=-1)[..., 0]
+    return per_sequence_mean(log_norm - picked, mask)
 
 
 class Problem:
@@ -64,7 +76,8 @@ class Problem:
 
     # ---- sizes -------------------------------------------------------------------------------
     def input_steps(self, seq_len: int) -> int:
-        """Steps of x for problem length `seq_len` (the T of PROBLEMS.md)."""
+        """Steps of x for problem length `seq_len` (the T of PROBLEMS.md); also takes an array of lengths (a
+        variable-length split stores each sequence's T; the model is fed `input_steps(T)` real steps)."""
         return seq_len
 
     def target_steps(self, seq_len: int) -> int:
@@ -87,6 +100,26 @@ class Problem:
     def target_mask(self, seq_len: int) -> np.ndarray:
         """Which target steps count in loss and metric (bool, shape (target_steps,))."""
         return np.ones(self.target_steps(seq_len), dtype=bool)
+
+    def mask_for(self, seq_len: int, lengths: np.ndarray | None = None) -> np.ndarray:
+        """The target mask of a stored split: `target_mask(seq_len)` ([target_steps], alike for every sequence),
+        or for variable-length sequences of a "per_step" problem, one row per sequence ([n, target_steps]) from
+        `variable_target_mask`. A "last" problem's one target step is read at each sequence's true end."""
+        if lengths is None or self.target_kind == "last":
+            return self.target_mask(seq_len)
+        return self.variable_target_mask(seq_len, np.asarray(lengths, dtype=np.int64))
+
+    def variable_target_mask(self, seq_len: int, lengths: np.ndarray) -> np.ndarray:
+        """[n, target_steps]: which steps count for sequences of lengths L (the problem's T of each); by
+        default every real step, those before `input_steps(L)`."""
+        return np.arange(self.input_steps(seq_len))[None, :] < self.input_steps(lengths)[:, None]
+
+    def baseline_for(self, seq_len: int, min_len: int = 0) -> float:
+        """The analytic baseline of a split: `baseline(seq_len)`, or for lengths L ~ U{min_len..seq_len} the
+        mean of `baseline(L)` (the run's metric is a mean over sequences, each scored at its own length)."""
+        if not min_len:
+            return self.baseline(seq_len)
+        return float(np.mean([self.baseline(length) for length in range(min_len, seq_len + 1)]))
 
     # ---- data --------------------------------------------------------------------------------
     def generate(self, n: int, seq_len: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -148,18 +181,15 @@ class Problem:
         raise NotImplementedError
 
     def sequence_metric(self, pred: np.ndarray, y: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """The primary metric of each test sequence, shape (n,); the run's metric is their mean, and their spread
-        gives the run's own uncertainty (`metrics()["se"]`)."""
-        n = len(y)
+        """The primary metric of each test sequence, shape (n,), over its kept steps (`mask`: [steps] or
+        [n, steps]); the run's metric is their mean, and their spread gives the run's own uncertainty
+        (`metrics()["se"]`)."""
         if self.loss == "ce":
             # accuracy: the arg-max logit is the stored class
-            correct = pred[:, mask].argmax(axis=-1) == y[:, mask, 0]
-            return correct.reshape(n, -1).mean(axis=1, dtype=np.float64)
+            return per_sequence_mean(pred.argmax(axis=-1) == y[..., 0], mask)
         if self.loss == "bce":
-            correct = (pred[:, mask] > 0) == (y[:, mask] > 0.5)
-            return correct.reshape(n, -1).mean(axis=1, dtype=np.float64)
-        err = (pred - y)[:, mask, :].astype(np.float64)
-        return (err**2).reshape(n, -1).mean(axis=1)
+            return per_sequence_mean((pred > 0) == (y > 0.5), mask)
+        return per_sequence_mean((pred - y).astype(np.float64) ** 2, mask)
 
     def metrics(self, pred: np.ndarray, y: np.ndarray, mask: np.ndarray) -> dict[str, float]:
         """Primary metric (key `metric_name`), its standard error over test sequences (key `se`), plus extras,
@@ -191,12 +221,10 @@ class Problem:
           two standard errors even for balanced classes (the largest of K frequencies, picked to fit this very
           data), so it could not check the data against the analytic chance level.
         Its mean is `empirical_baseline`; its spread, that estimate's standard error."""
-        n = len(y)
         if self.loss == "bce":
-            return np.full(n, 0.5)
+            return np.full(len(y), 0.5)
         if self.loss == "ce":
-            hits = y[:, mask, 0] == self.memoryless_class()
-            return hits.reshape(n, -1).mean(axis=1, dtype=np.float64)
+            return per_sequence_mean(y[..., 0] == self.memoryless_class(), mask)
         return self.sequence_metric(np.full_like(y, self.memoryless_constant()), y, mask)
 
     def memoryless_se(self, y: np.ndarray, mask: np.ndarray, lengths: np.ndarray | None = None) -> float:
@@ -205,7 +233,8 @@ class Problem:
         per-step variance 1/4 over every kept step (its per-sequence values above are expectations)."""
         n = len(y)
         if self.loss == "bce":
-            return float(np.sqrt(0.25 / (n * int(mask.sum()) * self.target_width)))
+            kept = int(mask.sum()) * (n if mask.ndim == 1 else 1)
+            return float(np.sqrt(0.25 / (kept * self.target_width)))
         per = self.memoryless_sequence_metric(y, mask, lengths)
         return float(per.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
 
@@ -215,9 +244,10 @@ class Problem:
         the analytic number assumes."""
         return float(self.memoryless_sequence_metric(y, mask, lengths).mean())
 
-    def score(self, metric: float, seq_len: int) -> float:
-        """Normalised score: 0 = baseline, 1 = perfect (PROBLEMS.md)."""
-        base = self.baseline(seq_len)
+    def score(self, metric: float, seq_len: int, min_len: int = 0) -> float:
+        """Normalised score: 0 = baseline, 1 = perfect (PROBLEMS.md); `min_len`: lengths drawn from
+        [min_len, seq_len] (`baseline_for`)."""
+        base = self.baseline_for(seq_len, min_len)
         if self.higher_is_better:
             return (metric - base) / (1.0 - base)
         return 1.0 - metric / base

@@ -15,6 +15,7 @@ class CopyMemory(Problem):
         y:                                  v        (MSE)
 
     Baseline: predicting 0.5 gives MSE = Var(U[0,1]) = 1/12. Solved: test MSE <= 0.1 x baseline.
+    Variable length (`--min-len`): L ~ U{min_len..T}, noise on steps 1..L-1, zeros after, read at step L-1.
     """
 
     name = "copy_memory"
@@ -34,12 +35,29 @@ class CopyMemory(Problem):
         y = x[:, :1, :].copy()
         return x, y
 
+    supports_variable_length = True
+
+    def generate_variable(self, n, seq_len, min_len, rng):
+        """Lengths L ~ U{min_len..seq_len}: v at step 0, noise on steps 1..L-1, zeros after; read at step L-1."""
+        self.check_min_len(min_len, seq_len)
+        lengths = rng.integers(min_len, seq_len + 1, size=n)
+        x, y = self.generate(n, seq_len, rng)
+        x[np.arange(seq_len)[None, :] >= lengths[:, None]] = 0.0
+        return x, y, lengths.astype(np.int32)
+
     def semantic_checks(self, x, y, lengths=None):
-        tail = x[:, 1:, :].reshape(len(x), -1)
-        return {
+        n, steps = x.shape[:2]
+        real = np.ones((n, steps), dtype=bool) if lengths is None else \
+            np.arange(steps)[None, :] < np.asarray(lengths)[:, None]
+        noise = x[:, 1:, :]
+        in_range = ((noise >= 0) & (noise <= self.noise_max)).all(axis=2) | ~real[:, 1:]
+        checks = {
             "target_equals_step0": ("y", np.all(y[:, 0, :] == x[:, 0, :], axis=1)),
-            "noise_in_0_to_0.1": ("x", np.all((tail >= 0) & (tail <= self.noise_max), axis=1)),
+            "noise_in_0_to_0.1": ("x", np.all(in_range, axis=1)),
         }
+        if lengths is not None:
+            checks["padding_is_zero"] = ("x", ~np.any((x != 0) & ~real[:, :, None], axis=(1, 2)))
+        return checks
 
     def baseline(self, seq_len):
         return 1.0 / 12.0

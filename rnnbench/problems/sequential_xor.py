@@ -14,6 +14,7 @@ class SequentialXor(Problem):
         y:  - 1 0 1 0     (step 0 has no target: stored as 0, excluded from loss and accuracy)
 
     Sigmoid + BCE. Baseline: chance accuracy 0.5. Solved: per-step test accuracy >= 0.99.
+    Variable length (`--min-len`): L ~ U{min_len..T}; bits and targets on steps 0..L-1, zeros after.
     """
 
     name = "sequential_xor"
@@ -36,13 +37,37 @@ class SequentialXor(Problem):
         mask[0] = False
         return mask
 
+    supports_variable_length = True
+
+    def generate_variable(self, n, seq_len, min_len, rng):
+        """Lengths L ~ U{min_len..seq_len}: bits and targets on steps 0..L-1, zeros after (outside the mask)."""
+        self.check_min_len(min_len, seq_len)
+        lengths = rng.integers(min_len, seq_len + 1, size=n)
+        x, y = self.generate(n, seq_len, rng)
+        padding = np.arange(seq_len)[None, :] >= lengths[:, None]
+        x[padding], y[padding] = 0.0, 0.0
+        return x, y, lengths.astype(np.int32)
+
+    def variable_target_mask(self, seq_len, lengths):
+        """Steps 1..L-1 of each sequence (step 0 has no target, as at fixed length)."""
+        return super().variable_target_mask(seq_len, lengths) & self.target_mask(seq_len)[None, :]
+
     def semantic_checks(self, x, y, lengths=None):
         xb, yb = x[:, :, 0], y[:, :, 0]
+        n, steps = xb.shape
+        real = np.ones((n, steps), dtype=bool) if lengths is None else \
+            np.arange(steps)[None, :] < np.asarray(lengths)[:, None]
         expected = (xb[:, 1:] != xb[:, :-1]).astype(np.float32)
-        return {
+        checks = {
             "inputs_are_bits": ("x", np.all((xb == 0) | (xb == 1), axis=1)),
-            "target_is_xor_of_neighbours": ("y", np.all(yb[:, 1:] == expected, axis=1) & (yb[:, 0] == 0)),
+            "target_is_xor_of_neighbours": ("y", np.all((yb[:, 1:] == expected) | ~real[:, 1:], axis=1)
+                                            & (yb[:, 0] == 0)),
         }
+        if lengths is not None:
+            # a padded 0 bit looks like a real one: the stored lengths say which is which; padding holds zeros
+            checks["padding_is_zero"] = ("x", np.all((xb == 0) | real, axis=1))
+            checks["target_zero_in_padding"] = ("y", np.all((yb == 0) | real, axis=1))
+        return checks
 
     def baseline(self, seq_len):
         return 0.5
