@@ -16,6 +16,7 @@ from pydantic import ValidationError as PydanticValidationError
 from flows import cli
 from flows.api_server import LocalApi, RuntimeStartError
 from rnnbench import storage
+from rnnbench.archs.switch import fast_path_enabled
 from rnnbench.config import DEFAULT_GRIDS, PRESETS, CompareConfig, ModelOptions, from_preset
 from rnnbench.sizing import check_fits
 
@@ -46,6 +47,7 @@ def preflight(argv: list[str] | None) -> Preflight:
     args.ray_address = args.ray_address or os.environ.get("RAY_ADDRESS") or None
     try:
         config = config_from_args(args)
+        fast_path_enabled("classic")  # a bad RNNBENCH_FASTPATH is named here, not in every job
         if args.ray_address:
             cli.check_ray_address(args.ray_address)
         storage.check_writable(config.out)

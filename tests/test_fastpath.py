@@ -235,11 +235,37 @@ def test_what_falls_back_to_nn():
     assert bad_lengths.last_path.startswith("nn: lengths out of range")
 
 
-def test_switched_off_by_environment(monkeypatch):
-    monkeypatch.setenv("RNNBENCH_FASTPATH", "0")
+@pytest.mark.parametrize("value,classic,modern", [(None, True, True), ("1", True, True), ("0", False, False),
+                                                  ("off", False, False), ("classic", True, False),
+                                                  ("modern", False, True)])
+def test_switched_by_environment(monkeypatch, value, classic, modern):
+    """RNNBENCH_FASTPATH turns each CPU fast path on or off: the classic cells' C++ path and the modern cells'
+    recurrent form (off: their parallel scan, the GPU's form)."""
+    from rnnbench.archs import ARCHS
+    from rnnbench.archs.scan import pick_form
+
+    if value is None:
+        monkeypatch.delenv("RNNBENCH_FASTPATH", raising=False)
+    else:
+        monkeypatch.setenv("RNNBENCH_FASTPATH", value)
     core = ClassicCore("rnn_tanh", 3, 6)
     core(torch.randn(2, 5, 3))
-    assert core.last_path == "nn: RNNBENCH_FASTPATH=0"
+    assert (core.last_path == "fastpath") is classic, core.last_path
+    if not classic:
+        assert core.last_path == f"nn: RNNBENCH_FASTPATH={value}"
+    assert pick_form("cpu", 100) == ("recurrent" if modern else "parallel")
+    assert pick_form("cuda", 100) == "parallel"
+    # the form changes the speed, not the numbers
+    torch.manual_seed(0)
+    lru = ARCHS["lru"].build(3, 6).double()
+    x = torch.randn(2, 7, 3, dtype=torch.float64)
+    assert torch.allclose(lru(x)[0], lru.forward_sequential(x)[0], atol=1e-10)
+
+
+def test_a_bad_switch_value_is_named(monkeypatch):
+    monkeypatch.setenv("RNNBENCH_FASTPATH", "fastest")
+    with pytest.raises(ValueError, match="RNNBENCH_FASTPATH='fastest': allowed values are 1, on, .* classic, modern"):
+        fastpath.enabled()
 
 
 def test_built_once_then_loaded_from_the_cache():

@@ -48,6 +48,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from rnnbench.archs.switch import fast_path_enabled
+
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("fastpath.cpp")
@@ -201,7 +203,8 @@ def status() -> dict:
 
 
 def enabled() -> bool:
-    return os.environ.get("RNNBENCH_FASTPATH", "1").strip().lower() not in ("0", "false", "no", "off")
+    """RNNBENCH_FASTPATH leaves this path on: unset, 1 or classic (0, off or modern turn it off)."""
+    return fast_path_enabled("classic")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -221,7 +224,7 @@ def cell_of(rnn: nn.Module) -> str | None:
 def unsupported(rnn: nn.Module, x: Tensor, lengths: Tensor | None = None) -> str | None:
     """None when the fast path runs this call; else why nn.* runs it."""
     if not enabled():
-        return "RNNBENCH_FASTPATH=0"
+        return f"RNNBENCH_FASTPATH={os.environ.get('RNNBENCH_FASTPATH', '').strip()}"
     if cell_of(rnn) is None:
         return f"not nn.RNN/GRU/LSTM: {type(rnn).__name__}"
     if x.device.type != "cpu":

@@ -7,6 +7,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx, once_differentiable
 
+from rnnbench.archs.switch import fast_path_enabled
+
 FORMS = ("parallel", "recurrent")
 
 
@@ -20,9 +22,10 @@ def pick_form(device: torch.device | str, seq_len: int) -> str:
     (logcumsumexp alone ~70 elementwise ops' worth), while the loop's T steps cost a few microseconds each.
     Anything else (CUDA): "parallel", whose few large kernels suit a GPU, where a loop of T small launches
     would not (not measured here: no GPU). `seq_len` is there for a length threshold should a device show one.
+    With RNNBENCH_FASTPATH=0 or classic (the modern cells' CPU form off), "parallel" everywhere.
     """
     del seq_len  # no crossover on the CPU between T=10 and T=5000 (see the docstring)
-    return "recurrent" if torch.device(device).type == "cpu" else "parallel"
+    return "recurrent" if torch.device(device).type == "cpu" and fast_path_enabled("modern") else "parallel"
 
 
 # ---- the positive candidate of minGRU/minLSTM ------------------------------------------------------------------
