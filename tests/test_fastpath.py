@@ -320,3 +320,56 @@ def test_gpu_check_says_why_it_stops_without_cuda():
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert proc.returncode == 2
     assert "no CUDA device" in proc.stderr and "Nothing was measured" in proc.stderr
+
+
+# ---- the modern cells' linear recurrence, compiled ----------------------------------------------------------
+
+
+def _recurrence_and_grads(a, b, h0, switch, monkeypatch):
+    from rnnbench.archs.scan import linear_recurrence
+
+    monkeypatch.setenv("RNNBENCH_FASTPATH", switch)
+    a, b = a.detach().clone().requires_grad_(), b.detach().clone().requires_grad_()
+    h0 = None if h0 is None else h0.detach().clone().requires_grad_()
+    h, last = linear_recurrence(a, b, dim=0, h0=h0)
+    gen = torch.Generator().manual_seed(1)
+    w = torch.randn(h.shape, dtype=h.dtype, generator=gen)
+    w_last = torch.randn(last.shape, dtype=h.dtype, generator=gen)
+    ((h * w.conj()).real.sum() + (last * w_last.conj()).real.sum()).backward()
+    return [h, last, a.grad, b.grad] + ([] if h0 is None else [h0.grad])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.complex64, torch.complex128])
+@pytest.mark.parametrize("varying", [False, True])
+@pytest.mark.parametrize("with_h0", [False, True])
+def test_compiled_linear_recurrence_equals_the_loop(dtype, varying, with_h0, monkeypatch):
+    """h_t = a_t h_{t-1} + b_t and its gradients (PyTorch's complex convention) from the compiled loop equal the
+    loop of torch operators: a per step and unit (minGRU, minLSTM) or a diagonal broadcast over the batch
+    (LRU's lambda), with and without a carried state."""
+    from rnnbench.archs import scan
+
+    gen = torch.Generator().manual_seed(0)
+    steps, batch, units = 9, 3, 5
+    shape = (steps, batch, units) if varying else (units,)
+    radius = 0.95 * torch.rand(shape, dtype=torch.float64, generator=gen)
+    angle = torch.rand(shape, dtype=torch.float64, generator=gen)
+    a = (torch.polar(radius, angle) if dtype.is_complex else radius).to(dtype)
+    b = torch.randn(steps, batch, units, dtype=dtype, generator=gen)
+    h0 = torch.randn(batch, units, dtype=dtype, generator=gen) if with_h0 else None
+    assert scan._compiled(a, b, 0, h0) is not None  # the compiled path runs this case
+    compiled = _recurrence_and_grads(a, b, h0, "1", monkeypatch)
+    loop = _recurrence_and_grads(a, b, h0, "classic", monkeypatch)
+    tol = 1e-5 if dtype in (torch.float32, torch.complex64) else 1e-12
+    for got, want in zip(compiled, loop, strict=True):
+        assert torch.allclose(got, want, rtol=tol, atol=tol * want.abs().max().item())
+
+
+def test_compiled_recurrence_only_where_it_applies(monkeypatch):
+    from rnnbench.archs import scan
+
+    a, b = torch.rand(4), torch.randn(6, 2, 4)
+    assert scan._compiled(a, b, 0, None) is not None
+    assert scan._compiled(a, b, 1, None) is None  # batch-major: the loop
+    assert scan._compiled(a.to(torch.bfloat16), b.to(torch.bfloat16), 0, None) is None
+    monkeypatch.setenv("RNNBENCH_FASTPATH", "classic")
+    assert scan._compiled(a, b, 0, None) is None

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnbench.archs.scan import linear_recurrence, split_linear
+from rnnbench.archs.scan import linear_recurrence
 from rnnbench.archs.stacked import TIME_DIM, StackedCore
 
 
@@ -142,6 +142,10 @@ class LRU(StackedCore):
         max_phase: float = math.pi / 10,
     ) -> None:
         super().__init__(input_size, hidden_size, num_layers, dropout)
+        # the recurrent form's chunk: one LRU block's steps between products are cheap (the recurrence is a
+        # compiled loop), so larger chunks pay; measured (B=64, H=64, one thread): T=100 24.7 ms at 64 steps,
+        # 22.7 at 256; T=1000 244 and 231 ms (minGRU/minLSTM: no gain past 64)
+        self.chunk = 256
         self.state_size = hidden_size if state_size is None else state_size
         self.encoder = nn.Linear(input_size, hidden_size, bias=bias)
         self.norms = nn.ModuleList(nn.LayerNorm(hidden_size, bias=bias) for _ in range(num_layers))
@@ -152,11 +156,9 @@ class LRU(StackedCore):
             nn.Linear(hidden_size, 2 * hidden_size, bias=bias) for _ in range(num_layers)
         )
 
-    def _mix(self, v: Tensor, index: int, split: bool = False) -> Tensor:
-        v = F.gelu(v)
-        # split: two matmuls on the GLU weight's halves, so backward concatenates no full-size gradients
-        a, b = split_linear(self.glus[index], v, 2) if split else self.glus[index](v).chunk(2, dim=-1)
-        return a * torch.sigmoid(b)
+    def _mix(self, v: Tensor, index: int) -> Tensor:
+        # one product and torch's fused GLU kernel (a * sigmoid(b) forward and backward in one pass each)
+        return F.glu(self.glus[index](F.gelu(v)), dim=-1)
 
     def embed(self, x: Tensor) -> Tensor:
         return self.encoder(x)
@@ -166,7 +168,7 @@ class LRU(StackedCore):
         if form == "parallel":
             return h + self._mix(self.lrus[index].forward_parallel(u), index), None
         v, state = self.lrus[index].forward_recurrent(u, TIME_DIM[form], state)
-        return h + self._mix(v, index, split=True), state
+        return h + self._mix(v, index), state
 
     def step(self, index: int, h_t: Tensor, state: Tensor | None) -> tuple[Tensor, Tensor]:
         v, state = self.lrus[index].step(self.norms[index](h_t), state)
