@@ -12,7 +12,8 @@ rounds (after warm-up steps) and the ratio to 'lstm' at the same T.
 A second table (modern_table below; `--modern-only` prints just it) sets each modern core (indrnn, mingru,
 minlstm, lru), in the form it runs in on this device, against torch's own nn.LSTM with the same readout, the
 same data and the same step, at the same T; `--forms` adds each scan-based core in its other form, which is
-what rnnbench.archs.scan.pick_form's choice rests on.
+what rnnbench.archs.scan.pick_form's choice rests on; `--per-step` reads every step's output (the model of a
+per-step problem: LRU then computes its top block at every step, not only at the last one).
 
 A third table (fastpath_table below; `--fastpath-only` prints just it, `--skip-fastpath` leaves it out) times
 each classic cell (rnn_tanh, rnn_relu, gru, lstm) on nn.* and on rnnbench.archs.fastpath side by side at one T
@@ -52,12 +53,14 @@ BASELINE = "lstm"
 class Trainer:
     """One arch's model, optimizer and fixed batch; step() is one timed training update."""
 
-    def __init__(self, arch: str, seq_len: int, hidden_size: int, seed: int = 0) -> None:
+    def __init__(self, arch: str, seq_len: int, hidden_size: int, seed: int = 0, per_step: bool = False) -> None:
         problem = get_problem("adding")
         x, y = problem.generate(BATCH, seq_len, np.random.default_rng(seed))
-        self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
+        # per_step: the model read at every step (as for copy_sequence, selective_copy), the target repeated
+        self.x, self.y = torch.from_numpy(x), torch.from_numpy(y).expand(-1, seq_len if per_step else 1, -1)
         torch.manual_seed(seed)
-        self.model = build_model(arch, problem.input_size, problem.output_size, problem.target_kind, hidden_size)
+        self.model = build_model(arch, problem.input_size, problem.output_size,
+                                 "per_step" if per_step else problem.target_kind, hidden_size)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
         self.clip_weights = getattr(self.model.core, "clip_recurrent_weights_", None)
 
@@ -99,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fastpath-seq-len", type=int, default=200, help="T of that table (default 200)")
     parser.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
                         help="that table's clock: the thread's CPU time (default) or wall time")
+    parser.add_argument("--per-step", action="store_true", help="in the modern cores' table, read every step's "
+                        "output (a per-step problem's model) instead of the last step's")
     parser.add_argument("--forms", action="store_true", help="in the modern cores' table, also time each scan-based "
                         "core in its other form (the parallel scan, on a CPU: slow at long T)")
     args = parser.parse_args(argv)
@@ -114,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
           f"median of {args.repeats} interleaved steps after {WARMUP} warm-up; torch {torch.__version__}, "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible")
     if args.modern_only:
-        return modern_table(args.seq_lens, args.hidden_size, args.repeats, args.forms)
+        return modern_table(args.seq_lens, args.hidden_size, args.repeats, args.forms, args.per_step)
     if args.fastpath_only:
         return fastpath_table(args.fastpath_seq_len, args.hidden_size, args.repeats, args.clock)
 
@@ -137,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{arch:<10}" + "".join(cells))
     if not args.skip_fastpath:
         fastpath_table(args.fastpath_seq_len, args.hidden_size, args.repeats, args.clock)
-    return modern_table(args.seq_lens, args.hidden_size, args.repeats, args.forms)
+    return modern_table(args.seq_lens, args.hidden_size, args.repeats, args.forms, args.per_step)
 
 
 # ---- the modern cores against torch's nn.LSTM (issue 16 item 2) -------------------------------------------------
@@ -149,30 +154,33 @@ class _TorchLSTM(torch.nn.Module):
     """The baseline, independent of how the registry builds 'lstm': torch.nn.LSTM, batch first, read at the last
     step by a linear layer, as build_model('lstm', ...) has it."""
 
-    def __init__(self, input_size: int, hidden_size: int, output_size: int) -> None:
+    def __init__(self, input_size: int, hidden_size: int, output_size: int, per_step: bool = False) -> None:
         super().__init__()
         self.rnn = torch.nn.LSTM(input_size, hidden_size, batch_first=True)
         self.readout = torch.nn.Linear(hidden_size, output_size)
+        self.per_step = per_step
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.readout(self.rnn(x)[0][:, -1]).unsqueeze(1)
+        out = self.rnn(x)[0]
+        return self.readout(out) if self.per_step else self.readout(out[:, -1]).unsqueeze(1)
 
 
 class FormTrainer(Trainer):
     """A Trainer for nn.LSTM or a modern core in a given form ('auto': the one pick_form chooses here)."""
 
-    def __init__(self, name: str, seq_len: int, hidden_size: int, form: str = "auto", seed: int = 0) -> None:
-        super().__init__("lstm" if name == NN_LSTM else name, seq_len, hidden_size, seed)
+    def __init__(self, name: str, seq_len: int, hidden_size: int, form: str = "auto", seed: int = 0,
+                 per_step: bool = False) -> None:
+        super().__init__("lstm" if name == NN_LSTM else name, seq_len, hidden_size, seed, per_step)
         if name == NN_LSTM:
             torch.manual_seed(seed)
             problem = get_problem("adding")
-            self.model = _TorchLSTM(problem.input_size, hidden_size, problem.output_size)
+            self.model = _TorchLSTM(problem.input_size, hidden_size, problem.output_size, per_step)
             self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
         else:
             self.model.core.form = form
 
 
-def modern_table(seq_lens: list[int], hidden_size: int, repeats: int, forms: bool) -> int:
+def modern_table(seq_lens: list[int], hidden_size: int, repeats: int, forms: bool, per_step: bool = False) -> int:
     """Time nn.LSTM and each modern core (and, with `forms`, each scan core's other form) in interleaved rounds at
     each T; print ms/step and the ratio to nn.LSTM."""
     from rnnbench.archs.scan import pick_form
@@ -185,7 +193,8 @@ def modern_table(seq_lens: list[int], hidden_size: int, repeats: int, forms: boo
     results: dict[int, dict[tuple[str, str], float]] = {}
     for seq_len in seq_lens:
         start = time.perf_counter()
-        trainers = {(name, form): FormTrainer(name, seq_len, hidden_size, form) for name, form in rows}
+        trainers = {(name, form): FormTrainer(name, seq_len, hidden_size, form, per_step=per_step)
+                    for name, form in rows}
         for _ in range(WARMUP):
             for trainer in trainers.values():
                 trainer.step()
@@ -197,7 +206,8 @@ def modern_table(seq_lens: list[int], hidden_size: int, repeats: int, forms: boo
         print(f"  modern cores, T={seq_len}: measured in {time.perf_counter() - start:.1f} s", flush=True)
 
     header = f"{'core (form)':<22}" + "".join(f"{f'T={t} ms/step':>16}{'x nn.LSTM':>11}" for t in seq_lens)
-    print(f"\nmodern cores against torch.nn.LSTM (same readout, data, step; CPU form here: {chosen})")
+    print(f"\nmodern cores against torch.nn.LSTM (same readout, data, step; CPU form here: {chosen}; read at "
+          f"{'every step' if per_step else 'the last step'})")
     print(header)
     print("-" * len(header))
     for name, form in rows:

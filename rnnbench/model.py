@@ -21,9 +21,11 @@ class SequenceModel(nn.Module):
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         """x [B,T,D] -> [B,T,O] (per_step) or [B,1,O] (last)."""
-        outputs, last = self.core(x, lengths)
         if self.target_kind == "per_step":
-            return self.readout(outputs)
+            return self.readout(self.core(x, lengths)[0])
+        # a core that can give `last` alone skips the other steps' outputs (StackedCore.forward_last)
+        forward_last = getattr(self.core, "forward_last", None)
+        last = forward_last(x, lengths) if forward_last is not None else self.core(x, lengths)[1]
         return self.readout(last).unsqueeze(1)
 
 

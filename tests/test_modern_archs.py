@@ -14,6 +14,7 @@ from rnnbench.archs.mingru import MinGRU
 from rnnbench.archs.minlstm import MinLSTM
 from rnnbench.archs.scan import g, g_reference, linear_recurrence, pick_form
 from rnnbench.archs.stacked import TIME_DIM, StackedCore
+from rnnbench.model import build_model
 
 ARCHS = [IndRNN, MinGRU, MinLSTM, LRU]
 IDS = [cls.__name__ for cls in ARCHS]
@@ -331,3 +332,37 @@ def test_lru_default_ring_is_the_papers_long_range_setting():
     phase = torch.exp(layer.theta_log)
     assert (modulus >= 0.9 - 1e-6).all() and (modulus <= 0.999 + 1e-6).all()
     assert (phase <= math.pi / 10 + 1e-6).all()
+
+
+@pytest.mark.parametrize("cls", ARCHS, ids=IDS)
+@pytest.mark.parametrize("form", ["parallel", "recurrent"])
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_forward_last_equals_forwards_last_step(cls, form, with_lengths):
+    """forward_last (what a last-step model calls; LRU computes its top block's output at the last steps only)
+    gives forward's `last` and the same gradients, over several chunks, with lengths ending in different ones."""
+    model = _make(cls, num_layers=2, dtype=torch.float64)
+    model.chunk = 7
+    x = _inputs(4, 30, 5, dtype=torch.float64)
+    lengths = torch.tensor([30, 12, 7, 1]) if with_lengths else None
+
+    def last_and_grads(fn):
+        model.zero_grad()
+        last = fn()
+        (last * torch.linspace(-1, 1, last.numel(), dtype=last.dtype).view_as(last)).sum().backward()
+        return [last.detach()] + [torch.zeros_like(p) if p.grad is None else p.grad.clone()
+                                  for p in model.parameters()]
+
+    full = last_and_grads(lambda: model.forward_form(x, lengths, form)[1])
+    short = last_and_grads(lambda: model.forward_last(x, lengths, form))
+    for a, b in zip(short, full, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_last_step_model_reads_forward_last():
+    torch.manual_seed(0)
+    model = build_model("lru", 3, 2, "last", 6).double()
+    x = _inputs(3, 20, 3, dtype=torch.float64)
+    lengths = torch.tensor([20, 9, 4])
+    pred = model(x, lengths)
+    _, last = model.core.forward_form(x, lengths, "recurrent")
+    torch.testing.assert_close(pred, model.readout(last).unsqueeze(1), rtol=1e-12, atol=1e-12)

@@ -49,8 +49,9 @@ class _LRULayer(nn.Module):
     def project_out(self, h: Tensor, u: Tensor) -> Tensor:
         return F.linear(h.real, self.C_re) - F.linear(h.imag, self.C_im) + self.D * u
 
-    def forward_parallel(self, u: Tensor) -> Tensor:
-        """Parallel form: Hillis-Steele scan over time, log2(T) vectorised steps.
+    def states_parallel(self, u: Tensor) -> Tensor:
+        """The complex states of every step (parallel form): a Hillis-Steele scan over time, log2(T) vectorised
+        steps.
 
         After the step with offset d, h[t] = sum_{k=t-2d+1..t} lambda^(t-k) b_k.
         lambda^d is taken as exp(d log lambda) rather than by repeated products,
@@ -65,22 +66,35 @@ class _LRULayer(nn.Module):
             shifted = torch.cat([torch.zeros_like(h[:, :d]), h[:, :-d]], dim=1)
             h = h + torch.exp(d * log_lam) * shifted
             d *= 2
-        return self.project_out(h, u)
+        return h
 
-    def forward_recurrent(self, u: Tensor, dim: int = 1, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Recurrent form: the same map as one time loop along `dim` from state `h0` (None: zero), by
-        rnnbench.archs.scan.linear_recurrence; returns (output, state after the last step).
+    def forward_parallel(self, u: Tensor) -> Tensor:
+        """Parallel form of the whole map u -> y."""
+        return self.project_out(self.states_parallel(u), u)
 
-        The projections are single real matmuls on interleaved (re, im) pairs, viewed as complex without a copy:
-        B_re/B_im (scaled by gamma) stack into one [2N, H] weight, and Re(C h) = [C_re, -C_im] [h_re; h_im].
-        """
+    def states_recurrent(self, u: Tensor, dim: int = 1, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The complex states of every step (recurrent form): one time loop along `dim` from state `h0` (None:
+        zero), by rnnbench.archs.scan.linear_recurrence; returns (states, state after the last step).
+
+        B_re/B_im (scaled by gamma) stack into one [2N, H] weight, one real matmul on interleaved (re, im) pairs,
+        viewed as complex without a copy."""
         n = self.B_re.shape[0]
         gamma = torch.exp(self.gamma_log).unsqueeze(1)
         w_in = torch.stack((self.B_re * gamma, self.B_im * gamma), dim=1).reshape(2 * n, -1)
         b = torch.view_as_complex(F.linear(u, w_in).unflatten(-1, (n, 2)))
-        h, last = linear_recurrence(torch.exp(self.log_lambda()), b, dim=dim, h0=h0)
+        return linear_recurrence(torch.exp(self.log_lambda()), b, dim=dim, h0=h0)
+
+    def readout(self, h: Tensor, u: Tensor) -> Tensor:
+        """y = Re(C h) + D u for states h and inputs u of any leading shape, as one real matmul:
+        Re(C h) = [C_re, -C_im] [h_re; h_im] on the interleaved pairs."""
+        n = self.C_re.shape[1]
         w_out = torch.stack((self.C_re, -self.C_im), dim=-1).reshape(self.C_re.shape[0], 2 * n)
-        return torch.addcmul(F.linear(torch.view_as_real(h).flatten(-2), w_out), self.D, u), last
+        return torch.addcmul(F.linear(torch.view_as_real(h).flatten(-2), w_out), self.D, u)
+
+    def forward_recurrent(self, u: Tensor, dim: int = 1, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Recurrent form of the whole map u -> y; returns (y, state after the last step)."""
+        h, last = self.states_recurrent(u, dim, h0)
+        return self.readout(h, u), last
 
     def step(self, u_t: Tensor, h: Tensor | None) -> tuple[Tensor, Tensor]:
         """One time step; ``h=None`` stands for the zero initial state."""
@@ -163,12 +177,16 @@ class LRU(StackedCore):
     def embed(self, x: Tensor) -> Tensor:
         return self.encoder(x)
 
-    def layer(self, index: int, h: Tensor, form: str, state: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    def layer_state(self, index: int, h: Tensor, form: str, state: Tensor | None) -> tuple[tuple, Tensor | None]:
         u = self.norms[index](h)
         if form == "parallel":
-            return h + self._mix(self.lrus[index].forward_parallel(u), index), None
-        v, state = self.lrus[index].forward_recurrent(u, TIME_DIM[form], state)
-        return h + self._mix(v, index), state
+            return (self.lrus[index].states_parallel(u), u), None
+        states, state = self.lrus[index].states_recurrent(u, TIME_DIM[form], state)
+        return (states, u), state
+
+    def layer_output(self, index: int, h: Tensor, carry: tuple) -> Tensor:
+        states, u = carry
+        return h + self._mix(self.lrus[index].readout(states, u), index)
 
     def step(self, index: int, h_t: Tensor, state: Tensor | None) -> tuple[Tensor, Tensor]:
         v, state = self.lrus[index].step(self.norms[index](h_t), state)

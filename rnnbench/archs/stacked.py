@@ -37,6 +37,11 @@ class StackedCore(nn.Module):
     * ``step(index, h_t, state) -> (out_t, state)``: one time step of that layer, ``state=None`` standing for
       the zero initial state;
     * optionally ``embed(x)``: what layer 0 reads (default ``x`` itself; LRU: its linear encoder), per step.
+    * optionally, instead of ``layer``, its two halves: ``layer_state(index, h, form, state) -> (carry, state)``,
+      the recurrence over every step (``carry``: a tuple of per-step tensors laid out as ``h``), and
+      ``layer_output(index, h, carry) -> out``, what each step makes of it, step by step (any leading shape).
+      Then ``forward_last`` runs the top layer's output at each sequence's last step only (LRU: its readout,
+      GELU, GLU and residual; the model of a problem read at the last step needs no more).
 
     ``forward(x, lengths)`` returns ``(outputs [B, T, H], last [B, H])`` with ``last`` read at each sequence's
     true end. It runs in ``self.form``: "auto" (the default) picks per device and length
@@ -61,7 +66,19 @@ class StackedCore(nn.Module):
         return x
 
     def layer(self, index: int, h: Tensor, form: str, state: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        if not self.splits_layers():
+            raise NotImplementedError
+        carry, state = self.layer_state(index, h, form, state)
+        return self.layer_output(index, h, carry), state
+
+    def layer_state(self, index: int, h: Tensor, form: str, state: Tensor | None) -> tuple[tuple, Tensor | None]:
         raise NotImplementedError
+
+    def layer_output(self, index: int, h: Tensor, carry: tuple) -> Tensor:
+        raise NotImplementedError
+
+    def splits_layers(self) -> bool:
+        return type(self).layer_output is not StackedCore.layer_output
 
     def step(self, index: int, h_t: Tensor, state: Tensor | None) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
@@ -74,12 +91,54 @@ class StackedCore(nn.Module):
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
         return self.forward_form(x, lengths, self.form)
 
+    def _form(self, x: Tensor, form: str) -> str:
+        if form == "auto":
+            return pick_form(x.device, x.shape[1])
+        if form not in FORMS:
+            raise ValueError(f"unknown form {form!r}; choose auto, {', '.join(FORMS)}")
+        return form
+
+    def forward_last(self, x: Tensor, lengths: Tensor | None = None, form: str | None = None) -> Tensor:
+        """`last` of forward (each sequence's output at its true last step) without the other steps' outputs of
+        the top layer, for a cell that splits its layer (else forward's). Same values, less work: LRU at T=100
+        computes its top block's readout, GELU, GLU and residual at one step per sequence instead of 100."""
+        form = self._form(x, self.form if form is None else form)
+        if not self.splits_layers():
+            return self.forward_form(x, lengths, form)[1]
+        top = self.num_layers - 1
+        ends = (torch.full((x.shape[0],), x.shape[1] - 1, device=x.device, dtype=torch.long) if lengths is None
+                else lengths.to(device=x.device, dtype=torch.long) - 1)
+        if form == "parallel":
+            h = self.embed(x)
+            for index in range(top):
+                out, _ = self.layer(index, h, form, None)
+                h = self._between_layers(out, index)
+            carry, _ = self.layer_state(top, h, form, None)
+            rows = torch.arange(x.shape[0], device=x.device)
+            return self.layer_output(top, h[rows, ends], tuple(c[rows, ends] for c in carry))
+        states: list[Tensor | None] = [None] * self.num_layers
+        rows_done, outs = [], []
+        start = 0
+        for chunk in x.transpose(0, 1).contiguous().split(self.chunk):
+            h = self.embed(chunk)
+            for index in range(top):
+                out, states[index] = self.layer(index, h, form, states[index])
+                h = self._between_layers(out, index)
+            carry, states[top] = self.layer_state(top, h, form, states[top])
+            rows = torch.nonzero((ends >= start) & (ends < start + chunk.shape[0])).squeeze(1)
+            if len(rows):
+                steps = ends[rows] - start
+                outs.append(self.layer_output(top, h[steps, rows], tuple(c[steps, rows] for c in carry)))
+                rows_done.append(rows)
+            start += chunk.shape[0]
+            if start > int(ends.max()):  # every sequence has ended: later steps change no `last`
+                break
+        out, rows = (outs[0], rows_done[0]) if len(outs) == 1 else (torch.cat(outs), torch.cat(rows_done))
+        return out[torch.argsort(rows)]
+
     def forward_form(self, x: Tensor, lengths: Tensor | None = None, form: str = "auto") -> tuple[Tensor, Tensor]:
         """forward in a given form: "auto", "parallel" or "recurrent"."""
-        if form == "auto":
-            form = pick_form(x.device, x.shape[1])
-        elif form not in FORMS:
-            raise ValueError(f"unknown form {form!r}; choose auto, {', '.join(FORMS)}")
+        form = self._form(x, form)
         if form == "parallel":
             h = self.embed(x)
             for index in range(self.num_layers):
