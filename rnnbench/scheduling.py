@@ -10,14 +10,16 @@ from rnnbench.problems import get_problem
 
 # One training step (forward, backward, Adam) per time step of a batch: the LSTM's per-step overhead plus its
 # four gate products (forward and backward on one core), times each arch's cost relative to that LSTM at equal
-# width. Relative costs from benchmarks/cell_speed.py (one thread, B=64, H=64, T=200), against the classic
-# cells' CPU fast path (rnnbench/archs/fastpath.py): 17.4 ms a step for lstm, 13.5 gru, 5.2 rnn_tanh, and the
-# modern cells at 0.45-1.35 of nn.LSTM, 2.75x the fast LSTM. Checked against whole presets end to end by
-# benchmarks/preset_time.py (the plan it prints is this model's).
+# width. Relative costs from benchmarks/cell_speed.py (one thread, B=64, H=64, the adding problem, T=50 and
+# T=200, 2026-11-29), against the classic cells' CPU fast path (rnnbench/archs/fastpath.py: 5.9 ms a step for
+# lstm at T=50) and the modern cells' compiled recurrent form. LRU read at every step (per-step problems) costs
+# about twice what it costs read at the last step (StackedCore.forward_last). Checked against whole presets end to
+# end by benchmarks/preset_time.py (the plan it prints is this model's).
 STEP_OVERHEAD_S = 48e-6
 MAC_S = 5.4e-11
-RELATIVE_COST = {"lstm": 1.0, "gru": 0.8, "rnn_tanh": 0.3, "rnn_relu": 0.3, "indrnn": 1.25, "mingru": 1.75,
-                 "minlstm": 2.1, "lru": 3.7}
+RELATIVE_COST = {"lstm": 1.0, "gru": 0.8, "rnn_tanh": 0.4, "rnn_relu": 0.4, "indrnn": 0.8, "mingru": 1.25,
+                 "minlstm": 1.9, "lru": 1.4}
+PER_STEP_COST = {"lru": 2.8}  # where reading every step's output costs an arch more than RELATIVE_COST says
 # each evaluation scores the validation split: forward passes only, about a third of a training step each
 EVAL_FRACTION = 1 / 3
 # a sweep's own start and end: Prefect API, Ray, datasets, metrics and report (measured: ~25-30 s on 2 cores)
@@ -33,7 +35,10 @@ def estimated_seconds(spec: RunSpec) -> float:
     problem = get_problem(spec.problem)
     h = spec.hidden_size
     macs = spec.batch_size * 4 * h * (problem.input_size + h) * spec.model.num_layers
-    per_step = RELATIVE_COST.get(spec.arch, 1.0) * (STEP_OVERHEAD_S + macs * MAC_S)
+    relative = RELATIVE_COST.get(spec.arch, 1.0)
+    if problem.target_kind == "per_step":
+        relative = PER_STEP_COST.get(spec.arch, relative)
+    per_step = relative * (STEP_OVERHEAD_S + macs * MAC_S)
     evaluations = spec.steps // spec.eval_every * math.ceil(spec.n_val / spec.batch_size) * EVAL_FRACTION
     return (spec.steps + evaluations) * problem.input_steps(spec.seq_len) * per_step
 
