@@ -506,8 +506,11 @@ def _horizon_costs(data: Data, problem: str) -> list[dict]:
             continue
         horizon = data.horizon.get((arch, problem))
         at = next((r for r in mine if r["seq_len"] == horizon), mine[-1])
-        out.append({"arch": arch, "horizon": horizon, "params": max((r["params"] or 0) for r in mine) or None,
-                    "seconds": at["median_train_seconds"]})
+        # a split cell beyond the horizon: some seeds solved a longer T, too few for the solved verdict
+        split = max((r["seq_len"] for r in mine if r["verdict"] == "split" and r["seq_len"] > (horizon or 0)),
+                    default=None)
+        out.append({"arch": arch, "horizon": horizon, "split": split,
+                    "params": max((r["params"] or 0) for r in mine) or None, "seconds": at["median_train_seconds"]})
     return out
 
 

@@ -326,3 +326,17 @@ def build_report(metrics):
 
     curves = validated(curves_frame([]), Curves, "no curves")
     return build_(metrics, curves, CONFIG, ENVIRONMENT)
+
+
+def test_cost_horizon_marks_split_cells_beyond_the_horizon():
+    """mingru solves adding T=10 (3 of 3) and T=50 in 1 of 3 seeds: its horizon is 10, and the split cell at 50 is
+    drawn apart (half-filled); lstm's cells are solved up to 100, nothing split."""
+    metrics, curves = sweep_frames(archs=("mingru", "lstm"), lengths={"adding": [10, 50, 100]}, failures=False)
+    data = report.prepare(metrics, curves)
+    points = {p["arch"]: p for p in report._horizon_costs(data, "adding")}
+    assert (points["mingru"]["horizon"], points["mingru"]["split"]) == (10, 50)
+    assert (points["lstm"]["horizon"], points["lstm"]["split"]) == (100, None)
+    fig = report_figures.cost_horizon("adding", list(points.values()), [10, 50, 100])
+    assert "half-filled: split" in fig.get_suptitle()
+    half = [line for ax in fig.axes for line in ax.get_lines() if line.get_fillstyle() == "bottom"]
+    assert len(half) == 2  # mingru's split point in each panel
