@@ -24,6 +24,11 @@ PER_STEP_COST = {"lru": 2.8}  # where reading every step's output costs an arch 
 EVAL_FRACTION = 1 / 3
 # a sweep's own start and end: Prefect API, Ray, datasets, metrics and report (measured: ~25-30 s on 2 cores)
 STARTUP_S = 30.0
+# what a job costs beyond its training and validation steps: loading its data, building the model, scoring the
+# test split twice (best and last checkpoints), its Ray task (measured with benchmarks/compare_speed.py (a): the
+# seed preset's 15 jobs of one seed spent 10.5 s of the job phase's 39.7 s beyond their 29.2 s of training on 2
+# cores, ~1.4 CPU-s a job with validation included); in the plan only, not in packing or time limits
+JOB_OVERHEAD_S = 1.0
 # a Prefect task on Ray costs ~0.25 s of orchestration: pack jobs so each task carries at least this much work
 CHUNK_TARGET_S = 2.0
 
@@ -54,7 +59,7 @@ def plan_text(config, cpus: int) -> str:
     """One paragraph printed before any work: how many jobs, how much compute by the cost model, and what that
     means on `cpus` cores here; for a subset, also what the whole sweep would take."""
     def hours(specs) -> float:
-        return sum(estimated_seconds(s) for s in specs) / 3600
+        return sum(estimated_seconds(s) + JOB_OVERHEAD_S for s in specs) / 3600
 
     def wall(h: float) -> str:
         seconds = h * 3600 / max(1, cpus) + STARTUP_S
