@@ -106,8 +106,8 @@ def fastpath_ratios(preset: str, extra: list[str]) -> int:
     print(f"verdicts of every cell identical in the three runs: {same}")
     if not same:  # other kernels round differently, so a seed's run may stop earlier or solve where it did not
         for value in ("modern", "0"):
-            diff = results[value]["cells"].join(results["1"]["cells"], on=["problem", "seq_len", "arch"],
-                                                suffix="_on").filter(pl.col("verdict_text") != pl.col("verdict_text_on"))
+            diff = (results[value]["cells"].join(results["1"]["cells"], on=["problem", "seq_len", "arch"], suffix="_on")
+                    .filter(pl.col("verdict_text") != pl.col("verdict_text_on")))
             for r in diff.iter_rows(named=True):
                 print(f"  RNNBENCH_FASTPATH={value}: {r['problem']} T={r['seq_len']} {r['arch']}: "
                       f"{r['verdict_text']} (on: {r['verdict_text_on']})")
