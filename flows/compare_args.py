@@ -69,8 +69,20 @@ def preflight(argv: list[str] | None) -> Preflight:
     return Preflight(args, config, api)
 
 
+ENVIRONMENT = """environment:
+  PREFECT_API_URL            use this Prefect API (default: a private one on 127.0.0.1, stopped at the end)
+  RAY_ADDRESS                join this Ray cluster (as --ray-address; default: a private local Ray)
+  RNNBENCH_FASTPATH          CPU fast paths: 1 both (default), 0 neither, classic (rnn_tanh/rnn_relu/gru/lstm's
+                             C++ path), modern (the modern cells' compiled recurrent form)
+  RNNBENCH_EXT_DIR           where the C++ extension is built and cached (default ~/.cache/rnnbench/ext)
+  RNNBENCH_THREADS           torch threads of a job run outside Ray (in Ray: the CPUs it was given; default 1)
+  RNNBENCH_PROGRESS_SECONDS  seconds between progress lines when the output is not a terminal
+  RNNBENCH_PLUGINS           comma-separated modules that register more problems or architectures
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m flows.compare", description=USAGE,
+    parser = argparse.ArgumentParser(prog="python -m flows.compare", description=USAGE, epilog=ENVIRONMENT,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
     add("--preset", default="quick", help=f"starting grid: {', '.join(sorted(PRESETS))} (default: quick, the "

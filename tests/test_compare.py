@@ -161,6 +161,10 @@ def test_help_explains_every_flag(capsys):
     for flag in ("--problems", "--archs", "--seq-lens", "--seeds", "--hidden-size", "--steps", "--lr",
                  "--batch-size", "--out", "--ray-address", "--cpus-per-job", "--gpus-per-job", "--proj-size"):
         assert flag in text
+    # every environment variable the code reads is listed with what it does
+    for name in ("PREFECT_API_URL", "RAY_ADDRESS", "RNNBENCH_FASTPATH", "RNNBENCH_EXT_DIR", "RNNBENCH_THREADS",
+                 "RNNBENCH_PROGRESS_SECONDS", "RNNBENCH_PLUGINS"):
+        assert f"\n  {name} " in text, name
 
 
 
