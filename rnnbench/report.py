@@ -385,12 +385,17 @@ def _findings(data: Data, sentences: list[str]) -> Section:
     return Section("Findings", blocks)
 
 
-def _reproduction(data: Data) -> Section | None:
-    """The published reference points this sweep ran (the `full` preset runs them all), with what it found."""
+def _reproduction(data: Data, preset: str | None = None) -> Section | None:
+    """The published reference points, with what this sweep found: shown when it ran any of them, and always for
+    the `full` preset, whose grid holds them all (a subset of it may have run none: then it says so)."""
     rows = reproduction_table(data.summary)
-    if all(r["result"] == "not run" for r in rows):
+    none_ran = all(r["result"] == "not run" for r in rows)
+    if none_ran and preset != "full":
         return None
-    return Section("Reproduction of published results", [Table(
+    lead = ([Paragraph("This run is a subset of the full preset and holds none of the published reference "
+                       "points: every one reads 'not run'. The whole preset (or the subsets that hold them) runs "
+                       "them.")] if none_ran else [])
+    return Section("Reproduction of published results", [*lead, Table(
         ["claim", "problem", "T", "arch", "source", "this run found", "result"],
         [[r["claim"], r["problem"], str(r["seq_len"]), r["arch"], r["source"], r["found"], r["result"]]
          for r in rows],
@@ -613,7 +618,8 @@ def build(metrics: pl.DataFrame, curves: pl.DataFrame, config: dict, environment
         "Per problem: every cell with its interval and verdict, then only the figures the data supports (metric "
         "against T where there are two or more lengths, learning-rate sensitivity where rates were swept).")],
         [_problem_section(data, p) for p in data.problems])
-    sections = [_answer(data), _findings(data, sentences), _reproduction(data), details, _architectures(data),
+    sections = [_answer(data), _findings(data, sentences), _reproduction(data, config.get("preset")), details,
+                _architectures(data),
                 _failures(data), _configuration(config, environment)]
     sections = [s for s in sections if s is not None]
     return Report(TITLE, _facts(data, environment), sections, sentences, data.summary)

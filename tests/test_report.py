@@ -316,16 +316,22 @@ def test_reproduction_table_checks_each_published_point_that_ran():
     found = reproduction_table(summarize(frame(runs(at_1000, [0.001, 0.002, 0.17], "lstm"))))
     lstm_1000 = next(r for r in found if (r["seq_len"], r["arch"]) == (1000, "lstm"))
     assert lstm_1000["result"] == "disagrees" and lstm_1000["found"].startswith("solved (2 of 3 solved)")
-    # the report has the section only when some reference point ran
+    # the report has the section when some reference point ran, or for the full preset (a subset says it ran none)
     report_sections = [s.title for s in build_report(frame(solved)).sections]
     assert "Reproduction of published results" in report_sections
+    other = frame(runs(dict(ADDING, seq_len=50), [0.001, 0.002, 0.003], "lstm"))
+    assert "Reproduction of published results" not in [s.title for s in build_report(other).sections]
+    full = build_report(other, preset="full")
+    section = next(s for s in full.sections if s.title == "Reproduction of published results")
+    assert "holds none of the published reference points" in section.blocks[0].text
+    assert all(row[-1] == "not run" for row in section.blocks[1].rows)
 
 
-def build_report(metrics):
+def build_report(metrics, preset: str = "test"):
     from rnnbench.report import build as build_
 
     curves = validated(curves_frame([]), Curves, "no curves")
-    return build_(metrics, curves, CONFIG, ENVIRONMENT)
+    return build_(metrics, curves, dict(CONFIG, preset=preset), ENVIRONMENT)
 
 
 def test_cost_horizon_marks_split_cells_beyond_the_horizon():
