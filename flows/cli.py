@@ -11,6 +11,7 @@ from typing import NoReturn
 from urllib.parse import urlparse
 
 from flows.api_server import RuntimeStartError
+from rnnbench.config import RAY_BUILTIN_RESOURCES
 
 
 def names(text: str) -> list[str]:
@@ -34,9 +35,6 @@ def floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
-# Ray's own resource names, which have their own flags (or none a job should ask for)
-RAY_BUILTIN_RESOURCES = {"CPU": "--cpus-per-job", "GPU": "--gpus-per-job", "memory": None,
-                         "object_store_memory": None}
 
 
 def resources(text: str) -> dict[str, float]:

@@ -45,13 +45,14 @@ DEFAULT_GPU_SHARE = 0.25
 
 @flow(name="compare", task_runner=runtime.RnnbenchRayTaskRunner(init_kwargs={"include_dashboard": False}))
 def compare(config: CompareConfig | None = None, regenerate: bool = False, preset: str | None = None,
-            overrides: dict | None = None, resources_per_job: dict[str, float] | None = None) -> dict:
+            overrides: dict | None = None) -> dict:
     """Build every dataset, train every (arch, problem, seq_len, seed) job on Ray, write metrics and report.
 
     Either a whole `config` (the CLI) or a `preset` by name with `overrides` of some of its fields (scheduled
     deployments: the grid stays in rnnbench/config.py). Re-running on the same `out` skips finished jobs.
     `regenerate` rebuilds dataset files even when an existing one is valid (an invalid one is otherwise
-    refused, never trained on). `resources_per_job`: custom Ray resources each job asks for, e.g. {"accel": 1}.
+    refused, never trained on). What each job asks Ray for is in the config (cpus_per_job, gpus_per_job,
+    resources_per_job), so it is recorded in OUT/config.json with the rest.
 
     One sweep per output, whoever starts it: the run holds `out` (rnnbench.sweep.exclusive: a lock file for a
     path, a Prefect global concurrency limit for a URI) from before it touches anything there until it ends;
@@ -64,7 +65,7 @@ def compare(config: CompareConfig | None = None, regenerate: bool = False, prese
     config = with_date(config)
     try:
         with sweep.exclusive(config.out):
-            return _sweep(config, regenerate, resources_per_job or {}, logger)
+            return _sweep(config, regenerate, logger)
     except (sweep.SweepBusy, runtime.RuntimeStartError) as exc:
         logger.error("%s", exc)
         return Failed(message=str(exc), data=exc)  # the CLI re-raises it; no traceback for an expected refusal
@@ -95,7 +96,7 @@ def _ray_death(exc: BaseException) -> str | None:
         return None
 
 
-def _sweep(config: CompareConfig, regenerate: bool, custom: dict[str, float], logger) -> dict:
+def _sweep(config: CompareConfig, regenerate: bool, logger) -> dict:
     start = time.perf_counter()
     specs = config.runs()
     root, out = config.dataset_root, config.out
@@ -109,7 +110,7 @@ def _sweep(config: CompareConfig, regenerate: bool, custom: dict[str, float], lo
 
     import ray
 
-    resources, slots = job_resources(config, custom, logger)  # refused here, before any work, if it can never run
+    resources, slots = job_resources(config, logger)  # refused here, before any work, if it can never run
     cpus = ray.cluster_resources().get("CPU", 1)
     dataset_specs = config.datasets()
     built = [build_datasets.submit(chunk, root, regenerate, len(chunk))
@@ -201,13 +202,13 @@ def _check_ray() -> None:
         raise _RayGone(what)
 
 
-def job_resources(config: CompareConfig, custom: dict[str, float], logger) -> tuple[dict, int]:
+def job_resources(config: CompareConfig, logger) -> tuple[dict, int]:
     """What each job asks Ray for, and how many such jobs the cluster can run side by side now (a lower bound on
     an autoscaling cluster; it only sizes the packing of tiny jobs).
 
     Demand comes from the config alone, never from what a cluster shows at the start (an autoscaling cluster
     starts its GPU or custom-resource workers only once jobs ask for them): CPUs `cpus_per_job`, custom
-    resources `custom`, and GPUs `gpus_per_job`, whose default (None) is DEFAULT_GPU_SHARE on a private local
+    resources `resources_per_job`, and GPUs `gpus_per_job`, whose default (None) is DEFAULT_GPU_SHARE on a private local
     Ray when this machine has a GPU (it never scales: what it has is what it is), else 0 (a cluster: ask with
     --gpus-per-job). A private local Ray that lacks what a job asks for refuses the sweep (it would wait forever);
     a cluster that lacks it now is told so in the log, and the jobs wait for a node that has it."""
@@ -221,6 +222,7 @@ def job_resources(config: CompareConfig, custom: dict[str, float], logger) -> tu
         if not private and available.get("GPU", 0) > 0:
             logger.info("the cluster has %g GPU(s) now; jobs ask for none unless --gpus-per-job (gpus_per_job) "
                         "says how much", available["GPU"])
+    custom = config.resources_per_job
     shape = {"CPU": config.cpus_per_job, **({"GPU": gpus} if gpus else {}), **custom}
     missing = {name: amount for name, amount in shape.items() if available.get(name, 0) < amount}
     if missing and private:
@@ -271,8 +273,7 @@ def main(argv: list[str] | None = None, checked: compare_args.Preflight | None =
         with (nullcontext() if sweep.is_uri(out) else sweep.exclusive(out)), \
                 runtime.embedded(config.ray_address, api=api, keep_api=ui):
             watching = watch_api(api, dated) if api is not None else None  # the API answers by now
-            state = compare(config, regenerate=args.regenerate, resources_per_job=args.resources_per_job,
-                            return_state=True)
+            state = compare(config, regenerate=args.regenerate, return_state=True)
             result = state.result(raise_on_failure=False)
             if isinstance(result, BaseException):
                 raise result

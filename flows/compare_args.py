@@ -184,7 +184,7 @@ def config_from_args(args: argparse.Namespace) -> CompareConfig:
             match=args.match, subset=args.subset, eval_lens=args.eval_lens, batch_size=args.batch_size,
             n_test=args.n_test, n_val=args.n_val, n_train=args.n_train, early_stop=args.early_stop,
             out=args.out, data_root=args.data_root, ray_address=args.ray_address,
-            cpus_per_job=args.cpus_per_job, gpus_per_job=args.gpus_per_job,
+            cpus_per_job=args.cpus_per_job, gpus_per_job=args.gpus_per_job, resources_per_job=args.resources_per_job,
             model=ModelOptions(**model) if model else None,
         )
     except PydanticValidationError as exc:

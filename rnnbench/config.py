@@ -16,6 +16,10 @@ from rnnbench.sizing import auto_n_train
 RecurrentInit = Literal["default", "orthogonal", "identity"]
 
 
+# Ray's own resource names, which have their own fields and flags (or none a job should ask for)
+RAY_BUILTIN_RESOURCES = {"CPU": "cpus_per_job (--cpus-per-job)", "GPU": "gpus_per_job (--gpus-per-job)",
+                         "memory": None, "object_store_memory": None}
+
 class ModelOptions(BaseModel):
     """Architecture options shared by every run of a sweep; each is recorded in every metrics row."""
 
@@ -214,6 +218,9 @@ class CompareConfig(BaseModel):
     gpus_per_job: float | None = Field(None, ge=0, description="GPU share per job; None: 0.25 on the private "
                                        "local Ray when this machine has a GPU, else 0 (on a joined cluster, ask "
                                        "explicitly: an autoscaling cluster adds GPU nodes only for jobs that do)")
+    resources_per_job: dict[str, float] = Field(default_factory=dict, description="custom Ray resources each job "
+                                                "asks for, e.g. {'accel': 1}: jobs run only on nodes that declare "
+                                                "them (CPU and GPU have their own fields)")
     max_retries: int = Field(2, ge=0, description="retries of a job that raised, before it is recorded failed")
     eval_lens: list[str] | None = Field(None, description="length generalisation: lengths to score each trained "
                                         "model at, absolute ('200') or multiples of its training T ('4x')")
@@ -234,6 +241,18 @@ class CompareConfig(BaseModel):
         if subset is not None:
             parse_subset(subset)
         return subset
+
+    @field_validator("resources_per_job")
+    @classmethod
+    def _custom_resources(cls, resources):
+        for name, amount in resources.items():
+            if not name or not amount > 0:
+                raise ValueError(f"resources_per_job: expected a name and a positive amount, got {name!r}={amount}")
+            if name in RAY_BUILTIN_RESOURCES:
+                flag = RAY_BUILTIN_RESOURCES[name]
+                raise ValueError(f"resources_per_job: {name!r} is Ray's own resource"
+                                 + (f": use {flag}" if flag else ""))
+        return resources
 
     @field_validator("match")
     @classmethod

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from flows import cli
+from flows import cli, compare_args
 from rnnbench import sweep
+from rnnbench.config import from_preset
 from tests.processes import free_port, group_members, listening, plugged, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -162,6 +163,20 @@ def test_resources_per_job_flag_parses_and_refuses_rays_own_names():
                          ("accel=0", "positive"), ("accel=x", "NAME=AMOUNT")):
         with pytest.raises(Exception, match=message):
             cli.resources(bad)
+
+
+def test_resources_per_job_is_part_of_the_config_and_its_record():
+    """What a job asks Ray for is a config field (a deployment sets it in its overrides; config.json keeps it)."""
+    from rnnbench.config import CompareConfig
+
+    args = compare_args.build_parser().parse_args(["--preset", "smoke", "--resources-per-job", "accel=1"])
+    config = compare_args.config_from_args(args)
+    assert config.resources_per_job == {"accel": 1.0}
+    assert CompareConfig.model_validate_json(config.model_dump_json()).resources_per_job == {"accel": 1.0}
+    assert from_preset("smoke", resources_per_job={"tpu": 0.5}).resources_per_job == {"tpu": 0.5}
+    for bad, message in (({"GPU": 1}, "gpus_per_job"), ({"accel": 0}, "positive"), ({"memory": 1}, "Ray's own")):
+        with pytest.raises(ValueError, match=message):
+            from_preset("smoke", resources_per_job=bad)
 
 
 def test_what_the_local_ray_can_never_provide_is_refused_not_waited_for(prefect_api, tmp_path):
