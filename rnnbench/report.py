@@ -512,9 +512,10 @@ def _horizon_costs(data: Data, problem: str) -> list[dict]:
         horizon = data.horizon.get((arch, problem))
         at = next((r for r in mine if r["seq_len"] == horizon), mine[-1])
         # a split cell beyond the horizon: some seeds solved a longer T, too few for the solved verdict
-        split = max((r["seq_len"] for r in mine if r["verdict"] == "split" and r["seq_len"] > (horizon or 0)),
-                    default=None)
-        out.append({"arch": arch, "horizon": horizon, "split": split,
+        split = max((r for r in mine if r["verdict"] == "split" and r["seq_len"] > (horizon or 0)),
+                    key=lambda r: r["seq_len"], default=None)
+        out.append({"arch": arch, "horizon": horizon, "split": None if split is None else split["seq_len"],
+                    "split_seeds": None if split is None else f"{split['n_solved']}/{split['n_seeds']}",
                     "params": max((r["params"] or 0) for r in mine) or None, "seconds": at["median_train_seconds"]})
     return out
 

@@ -450,8 +450,9 @@ def cost(problem: str, rows: list[dict]) -> Figure:
 def cost_horizon(problem: str, points: list[dict], lengths: Sequence[int]) -> Figure:
     """Several lengths: each architecture's memory horizon (longest solved T) against its parameter count and
     against the training time of one run at that T (at the longest T run when it solved none). A point is
-    {"arch", "horizon" (T or None), "split" (a longer T whose cell is split, or None), "params", "seconds"}; a
-    split cell is a half-filled marker joined to the horizon by a dotted line."""
+    {"arch", "horizon" (T or None), "split" (a longer T whose cell is split, or None), "split_seeds" ("solved/run"),
+    "params", "seconds"}; a split cell is a half-filled marker labelled "split k/n", joined to the horizon by a
+    dotted line."""
     fig = _new(9.0, 3.9)
     axes = fig.subplots(1, 2, sharey=True)
     levels = [None, *sorted(lengths)]  # categorical: "none" below the shortest length
@@ -469,13 +470,16 @@ def cost_horizon(problem: str, points: list[dict], lengths: Sequence[int]) -> Fi
                         color=style.color, linewidth=1.2, zorder=1)
                 ax.plot([p[key]], [levels.index(p["split"])], marker=style.marker, markersize=8, linestyle="",
                         color=style.color, fillstyle="bottom", markerfacecoloralt="white", markeredgewidth=1.5)
+                # the marker's half fill does not show on every shape: the words say it
+                ax.annotate(f"split {p.get('split_seeds') or ''}".strip(), (p[key], levels.index(p["split"])),
+                            xytext=(7, 4), textcoords="offset points", fontsize=FONT - 1, color=style.color)
         _frontier_line(ax, [(p[key], levels.index(p["horizon"])) for p in pts], True)
         _plain_log_axis(ax, [p[key] for p in pts], "{:,.0f}" if key == "params" else "{:.3g}")
         ax.set_xlabel(label, fontsize=FONT)
     axes[0].set_yticks(range(len(levels)), ["none solved" if t is None else f"T={t}" for t in levels])
     axes[0].set_ylim(-0.5, len(levels) - 0.5)
     axes[0].set_ylabel("memory horizon\n(longest training length T solved)", fontsize=FONT)
-    keys = ["hollow: solved no length"] + (["half-filled: split, some seeds solved that T"]
+    keys = ["hollow: solved no length"] + (["split: some seeds solved that T"]
                                            if any(p.get("split") is not None for p in points) else [])
     fig.suptitle(f"{problem}: how long a memory each budget buys ({'; '.join(keys)})", fontsize=FONT + 1)
     _legend(fig, list(dict.fromkeys(p["arch"] for p in points)),

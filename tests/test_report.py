@@ -343,6 +343,7 @@ def test_cost_horizon_marks_split_cells_beyond_the_horizon():
     assert (points["mingru"]["horizon"], points["mingru"]["split"]) == (10, 50)
     assert (points["lstm"]["horizon"], points["lstm"]["split"]) == (100, None)
     fig = report_figures.cost_horizon("adding", list(points.values()), [10, 50, 100])
-    assert "half-filled: split" in fig.get_suptitle()
+    assert "split: some seeds solved that T" in fig.get_suptitle()
     half = [line for ax in fig.axes for line in ax.get_lines() if line.get_fillstyle() == "bottom"]
-    assert len(half) == 2  # mingru's split point in each panel
+    assert len(half) == 2  # mingru's split point in each panel, labelled with its count
+    assert [t.get_text() for ax in fig.axes for t in ax.texts] == ["split 1/3", "split 1/3"]
