@@ -53,11 +53,10 @@ def matched_hidden_sizes(match: str, problem_name: str, archs: list[str], model)
     chosen, misses = {}, []
     for arch in archs:
         low_h = model.proj_size + 1 if model.proj_size else 1
-        if model_size(kind, arch, problem_name, low_h, model) == model_size(kind, arch, problem_name, low_h + 1,
-                                                                              model):
+        smallest = model_size(kind, arch, problem_name, low_h, model)
+        if smallest == model_size(kind, arch, problem_name, low_h + 1, model):
             fixed = ", ".join(k for k in model.arch_options if k.startswith(f"{arch}."))
-            raise ValueError(f"--match {match}: {arch}'s {kind} size is "
-                             f"{model_size(kind, arch, problem_name, low_h, model)} whatever its hidden size "
+            raise ValueError(f"--match {match}: {arch}'s {kind} size is {smallest} whatever its hidden size "
                              f"(set by {fixed or 'its options'}); leave {fixed or 'them'} out to let --match "
                              f"choose it, or race without {arch}")
         hidden, size, (below, above) = closest(kind, target, arch, problem_name, model)

@@ -48,11 +48,15 @@ def predict(model: torch.nn.Module, x: np.ndarray, lengths: np.ndarray | None, d
     return torch.cat(out).numpy()
 
 
-def score(problem: Problem, model: torch.nn.Module, data: Dataset, seq_len: int, dev: torch.device) -> dict:
+def score(problem: Problem, model: torch.nn.Module, data: Dataset, seq_len: int, dev: torch.device,
+          mask: np.ndarray | None = None) -> dict:
     """The problem's metrics on a stored split of length `seq_len` (variable-length: each sequence fed its own
-    `input_steps(L)` real steps and scored on its own target steps)."""
+    `input_steps(L)` real steps and scored on its own target steps). `mask`: the split's `mask_for`, when the
+    caller scores it more than once."""
     steps = None if data.lengths is None else problem.input_steps(data.lengths)
-    return problem.metrics(predict(model, data.x, steps, dev), data.y, problem.mask_for(seq_len, data.lengths))
+    if mask is None:
+        mask = problem.mask_for(seq_len, data.lengths)
+    return problem.metrics(predict(model, data.x, steps, dev), data.y, mask)
 
 
 class Batches:
@@ -83,8 +87,11 @@ class Batches:
         x = torch.from_numpy(self.data.x[rows]).to(dev)
         y = torch.from_numpy(self.data.y[rows]).to(dev)
         lengths = None if self.steps is None else torch.from_numpy(self.steps[rows])
-        mask = self.mask[torch.from_numpy(rows)] if self.per_sequence_mask else self.mask
-        return x, y, lengths, None if mask is None else mask.to(dev)
+        if self.per_sequence_mask:
+            return x, y, lengths, self.mask[torch.from_numpy(rows)].to(dev)
+        if self.mask is not None:
+            self.mask = self.mask.to(dev)  # one mask for every batch: moved to the device once
+        return x, y, lengths, self.mask
 
     def epochs(self, steps: int) -> float:
         return steps * self.batch_size / len(self.data.x)
@@ -108,6 +115,7 @@ def train_and_evaluate(spec: RunSpec, load: Callable[[DatasetSpec], Dataset], de
         configure_cpu(threads)
     train_spec, val_spec, test_spec = spec.datasets()
     val = load(val_spec)
+    val_mask = problem.mask_for(spec.seq_len, val.lengths)  # read at every evaluation
     batches = Batches(load(train_spec), spec.batch_size, spec.seed, problem, spec.seq_len)
 
     torch.manual_seed(spec.seed)
@@ -152,7 +160,7 @@ def train_and_evaluate(spec: RunSpec, load: Callable[[DatasetSpec], Dataset], de
         if not math.isfinite(last_loss):
             status = "diverged"
             break
-        val_scores = score(problem, model, val, spec.seq_len, dev)
+        val_scores = score(problem, model, val, spec.seq_len, dev, val_mask)
         value = val_scores[problem.metric_name]
         curve.append({"run_id": spec.run_id, "step": step, "train_loss": last_loss,
                       "val_metric": value if math.isfinite(value) else None})
@@ -175,12 +183,12 @@ def train_and_evaluate(spec: RunSpec, load: Callable[[DatasetSpec], Dataset], de
     if status == "ok":
         # the test split is read here, once training and every choice are over
         test = load(test_spec)
-        last = score(problem, model, test, spec.seq_len, dev)
+        test_mask = problem.mask_for(spec.seq_len, test.lengths)
+        last = score(problem, model, test, spec.seq_len, dev, test_mask)
         if best["state"] is not None:
             model.load_state_dict(best["state"])
-        chosen = score(problem, model, test, spec.seq_len, dev) if best["step"] != step else last
-        row["baseline_se"] = problem.memoryless_se(test.y, problem.mask_for(spec.seq_len, test.lengths),
-                                                   test.lengths)
+        chosen = score(problem, model, test, spec.seq_len, dev, test_mask) if best["step"] != step else last
+        row["baseline_se"] = problem.memoryless_se(test.y, test_mask, test.lengths)
         metric = chosen[problem.metric_name]
         if not math.isfinite(metric):
             row["status"] = "diverged"
@@ -195,10 +203,10 @@ def train_and_evaluate(spec: RunSpec, load: Callable[[DatasetSpec], Dataset], de
     if row["status"] == "ok":
         for dataset in spec.eval_datasets():  # the best-on-validation model, at each other length
             data = load(dataset)
-            eval_rows.append(length_row(problem, row, dataset.seq_len, score(problem, model, data, dataset.seq_len,
-                                                                             dev),
-                                        problem.memoryless_se(data.y, problem.mask_for(dataset.seq_len, data.lengths),
-                                                              data.lengths)))
+            mask = problem.mask_for(dataset.seq_len, data.lengths)
+            eval_rows.append(length_row(problem, row, dataset.seq_len,
+                                        score(problem, model, data, dataset.seq_len, dev, mask),
+                                        problem.memoryless_se(data.y, mask, data.lengths)))
     return RunResult(row, curve, eval_rows)
 
 

@@ -68,10 +68,6 @@ class _LRULayer(nn.Module):
             d *= 2
         return h
 
-    def forward_parallel(self, u: Tensor) -> Tensor:
-        """Parallel form of the whole map u -> y."""
-        return self.project_out(self.states_parallel(u), u)
-
     def states_recurrent(self, u: Tensor, dim: int = 1, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """The complex states of every step (recurrent form): one time loop along `dim` from state `h0` (None:
         zero), by rnnbench.archs.scan.linear_recurrence; returns (states, state after the last step).
@@ -90,11 +86,6 @@ class _LRULayer(nn.Module):
         n = self.C_re.shape[1]
         w_out = torch.stack((self.C_re, -self.C_im), dim=-1).reshape(self.C_re.shape[0], 2 * n)
         return torch.addcmul(F.linear(torch.view_as_real(h).flatten(-2), w_out), self.D, u)
-
-    def forward_recurrent(self, u: Tensor, dim: int = 1, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Recurrent form of the whole map u -> y; returns (y, state after the last step)."""
-        h, last = self.states_recurrent(u, dim, h0)
-        return self.readout(h, u), last
 
     def step(self, u_t: Tensor, h: Tensor | None) -> tuple[Tensor, Tensor]:
         """One time step; ``h=None`` stands for the zero initial state."""

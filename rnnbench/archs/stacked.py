@@ -91,6 +91,14 @@ class StackedCore(nn.Module):
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
         return self.forward_form(x, lengths, self.form)
 
+    def _layers(self, h: Tensor, form: str, states: list[Tensor | None], count: int | None = None) -> Tensor:
+        """Layers 0..count-1 (default: all) over `h` in `form`, with dropout between them; each layer's state is
+        read from and written back to `states` (the recurrent form's chunks carry it)."""
+        for index in range(self.num_layers if count is None else count):
+            out, states[index] = self.layer(index, h, form, states[index])
+            h = self._between_layers(out, index)
+        return h
+
     def _form(self, x: Tensor, form: str) -> str:
         if form == "auto":
             return pick_form(x.device, x.shape[1])
@@ -109,21 +117,15 @@ class StackedCore(nn.Module):
         ends = (torch.full((x.shape[0],), x.shape[1] - 1, device=x.device, dtype=torch.long) if lengths is None
                 else lengths.to(device=x.device, dtype=torch.long) - 1)
         if form == "parallel":
-            h = self.embed(x)
-            for index in range(top):
-                out, _ = self.layer(index, h, form, None)
-                h = self._between_layers(out, index)
+            h = self._layers(self.embed(x), form, [None] * self.num_layers, top)
             carry, _ = self.layer_state(top, h, form, None)
             rows = torch.arange(x.shape[0], device=x.device)
             return self.layer_output(top, h[rows, ends], tuple(c[rows, ends] for c in carry))
         states: list[Tensor | None] = [None] * self.num_layers
         rows_done, outs = [], []
-        start = 0
+        start, final = 0, int(ends.max())
         for chunk in x.transpose(0, 1).contiguous().split(self.chunk):
-            h = self.embed(chunk)
-            for index in range(top):
-                out, states[index] = self.layer(index, h, form, states[index])
-                h = self._between_layers(out, index)
+            h = self._layers(self.embed(chunk), form, states, top)
             carry, states[top] = self.layer_state(top, h, form, states[top])
             rows = torch.nonzero((ends >= start) & (ends < start + chunk.shape[0])).squeeze(1)
             if len(rows):
@@ -131,7 +133,7 @@ class StackedCore(nn.Module):
                 outs.append(self.layer_output(top, h[steps, rows], tuple(c[steps, rows] for c in carry)))
                 rows_done.append(rows)
             start += chunk.shape[0]
-            if start > int(ends.max()):  # every sequence has ended: later steps change no `last`
+            if start > final:  # every sequence has ended: later steps change no `last`
                 break
         out, rows = (outs[0], rows_done[0]) if len(outs) == 1 else (torch.cat(outs), torch.cat(rows_done))
         return out[torch.argsort(rows)]
@@ -140,19 +142,11 @@ class StackedCore(nn.Module):
         """forward in a given form: "auto", "parallel" or "recurrent"."""
         form = self._form(x, form)
         if form == "parallel":
-            h = self.embed(x)
-            for index in range(self.num_layers):
-                out, _ = self.layer(index, h, form, None)
-                h = self._between_layers(out, index)
+            h = self._layers(self.embed(x), form, [None] * self.num_layers)
             return h, gather_last(h, lengths)
         states: list[Tensor | None] = [None] * self.num_layers
-        chunks = []
-        for chunk in x.transpose(0, 1).contiguous().split(self.chunk):
-            h = self.embed(chunk)
-            for index in range(self.num_layers):
-                out, states[index] = self.layer(index, h, form, states[index])
-                h = self._between_layers(out, index)
-            chunks.append(h)
+        chunks = [self._layers(self.embed(chunk), form, states)
+                  for chunk in x.transpose(0, 1).contiguous().split(self.chunk)]
         h = (chunks[0] if len(chunks) == 1 else torch.cat(chunks)).transpose(0, 1)
         return h, gather_last(h, lengths)
 
