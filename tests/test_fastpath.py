@@ -298,6 +298,17 @@ def test_build_failure_falls_back_to_nn(tmp_path):
 
 
 @pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("hidden", [32, 64, 128, 256, 40])
+def test_every_width_the_row_kernels_are_compiled_for(arch, hidden):
+    """The fused loops are compiled for H = 32, 64, 128, 256 (the width fixed at compile time) and for any other
+    width (40): each equals nn.* with every option on, small and wide inputs, and with none."""
+    for dtype in (torch.float64, torch.float32):
+        for on in (True, False):
+            _compare(arch, dtype, num_layers=2 if on else 1, bidirectional=on, bias=on, lengths=on, h0=on,
+                     input_size=3 if on else 20, hidden=hidden, batch_first=on)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
 def test_float32_at_the_benchmarks_size(arch):
     """B=64, H=64, input 2, T=200 (benchmarks/cell_speed.py): outputs and weight gradients within 1e-5 of nn.*."""
     torch.manual_seed(0)

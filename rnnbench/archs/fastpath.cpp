@@ -39,6 +39,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <type_traits>
 #include <sys/mman.h>
 #include <vector>
 
@@ -102,8 +103,9 @@ inline T relu_a(T x) { return x > T(0) ? x : (x == x ? T(0) : x); }  // NaN stay
 #define RS __restrict
 
 // xp = bias + x W_ih^T for one row, W_ih^T given as wt [D, GH]
-template <typename T>
-RB_ROW void xproj_row(const T* RS x, const T* RS wt, const T* RS bias, T* RS xp, int64_t D, int64_t GH) {
+template <typename T, int64_t N = 0>
+RB_ROW void xproj_row(const T* RS x, const T* RS wt, const T* RS bias, T* RS xp, int64_t D, int64_t GH_) {
+  const int64_t GH = N ? N : GH_;
   for (int64_t j = 0; j < GH; ++j) xp[j] = bias[j];
   for (int64_t k = 0; k < D; ++k) {
     const T xk = x[k];
@@ -112,8 +114,9 @@ RB_ROW void xproj_row(const T* RS x, const T* RS wt, const T* RS bias, T* RS xp,
   }
 }
 
-template <typename T>
-RB_ROW void rnn_row(const T* RS xp, const T* RS hh, T* RS ho, T* RS hs, T* RS y, int64_t H, bool relu) {
+template <typename T, int64_t N = 0>
+RB_ROW void rnn_row(const T* RS xp, const T* RS hh, T* RS ho, T* RS hs, T* RS y, int64_t H_, bool relu) {
+  const int64_t H = N ? N : H_;
   if (relu) {
     for (int64_t j = 0; j < H; ++j) { const T v = relu_a(xp[j] + hh[j]); ho[j] = v; hs[j] = v; y[j] = v; }
   } else {
@@ -123,9 +126,10 @@ RB_ROW void rnn_row(const T* RS xp, const T* RS hh, T* RS ho, T* RS hs, T* RS y,
 
 // a: the activated gates (saved), cs/hs: the new cell and hidden state (saved), co/ho: the same for the next
 // step, y: the output
-template <typename T>
+template <typename T, int64_t N = 0>
 RB_ROW void lstm_row(const T* RS xp, const T* RS hh, const T* RS cp, T* RS a, T* RS cs, T* RS co, T* RS ho,
-                     T* RS hs, T* RS y, int64_t H) {
+                     T* RS hs, T* RS y, int64_t H_) {
+  const int64_t H = N ? N : H_;
   for (int64_t j = 0; j < H; ++j) {
     const T i = sigmoid_a(xp[j] + hh[j]);
     const T f = sigmoid_a(xp[H + j] + hh[H + j]);
@@ -139,9 +143,10 @@ RB_ROW void lstm_row(const T* RS xp, const T* RS hh, const T* RS cp, T* RS a, T*
 }
 
 // bh: b_hh, or zeros when the GRU has no bias; hn_s: W_hn h + b_hn (saved)
-template <typename T>
+template <typename T, int64_t N = 0>
 RB_ROW void gru_row(const T* RS xp, const T* RS hh, const T* RS bh, const T* RS hp, T* RS a, T* RS hn_s,
-                    T* RS ho, T* RS hs, T* RS y, int64_t H) {
+                    T* RS ho, T* RS hs, T* RS y, int64_t H_) {
+  const int64_t H = N ? N : H_;
   for (int64_t j = 0; j < H; ++j) {
     const T r = sigmoid_a(xp[j] + (hh[j] + bh[j]));
     const T z = sigmoid_a(xp[H + j] + (hh[H + j] + bh[H + j]));
@@ -158,8 +163,9 @@ RB_ROW void gru_row(const T* RS xp, const T* RS hh, const T* RS bh, const T* RS 
 // cells use d), and dh overwritten with the part of the previous state's gradient that does not go through
 // W_hh (the caller adds q W_hh).
 
-template <typename T>
-RB_ROW void rnn_brow(const T* RS y, const T* RS gy, T* RS dh, T* RS d, int64_t H, bool relu) {
+template <typename T, int64_t N = 0>
+RB_ROW void rnn_brow(const T* RS y, const T* RS gy, T* RS dh, T* RS d, int64_t H_, bool relu) {
+  const int64_t H = N ? N : H_;
   if (relu) {
     for (int64_t j = 0; j < H; ++j) { const T g = dh[j] + gy[j]; d[j] = y[j] > T(0) ? g : T(0); dh[j] = T(0); }
   } else {
@@ -168,9 +174,10 @@ RB_ROW void rnn_brow(const T* RS y, const T* RS gy, T* RS dh, T* RS d, int64_t H
 }
 
 // cs: the cell state after t (tanh(cs) is recomputed: cheaper than storing it), cp: the cell state before t
-template <typename T>
+template <typename T, int64_t N = 0>
 RB_ROW void lstm_brow(const T* RS a, const T* RS cs, const T* RS cp, const T* RS gy, T* RS dh, T* RS dc, T* RS d,
-                      int64_t H) {
+                      int64_t H_) {
+  const int64_t H = N ? N : H_;
   for (int64_t j = 0; j < H; ++j) {
     const T i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
     const T dht = dh[j] + gy[j];
@@ -185,9 +192,10 @@ RB_ROW void lstm_brow(const T* RS a, const T* RS cs, const T* RS cp, const T* RS
   }
 }
 
-template <typename T>
+template <typename T, int64_t N = 0>
 RB_ROW void gru_brow(const T* RS a, const T* RS hn, const T* RS hp, const T* RS gy, T* RS dh, T* RS d, T* RS q,
-                     int64_t H) {
+                     int64_t H_) {
+  const int64_t H = N ? N : H_;
   for (int64_t j = 0; j < H; ++j) {
     const T r = a[j], z = a[H + j], n = a[2 * H + j];
     const T dht = dh[j] + gy[j];
@@ -201,9 +209,10 @@ RB_ROW void gru_brow(const T* RS a, const T* RS hn, const T* RS hp, const T* RS 
 }
 
 // small inputs: this row's share of dW_ih (as [D, GH]) and db, and dx (accumulated: both directions add)
-template <typename T>
+template <typename T, int64_t N = 0>
 RB_ROW void xgrad_row(const T* RS d, const T* RS x, const T* RS wt, T* RS dwt, T* RS db, T* RS dx, int64_t D,
-                      int64_t GH) {
+                      int64_t GH_) {
+  const int64_t GH = N ? N : GH_;
   for (int64_t j = 0; j < GH; ++j) db[j] += d[j];
   for (int64_t k = 0; k < D; ++k) {
     const T xk = x[k];
@@ -242,6 +251,20 @@ template <typename T>
 inline void copy_row(const T* src, T* dst, int64_t n) { std::memcpy(dst, src, sizeof(T) * n); }
 template <typename T>
 inline void zero_row(T* dst, int64_t n) { std::memset(dst, 0, sizeof(T) * n); }
+
+// The row kernels with their width fixed at compile time for the common hidden sizes (else N = 0: the width
+// read at run time). A row is only a few vectors long (H = 64: four of 16 floats), and with the count known the
+// compiler unrolls them and interleaves their exp/divide chains instead of running a loop with a remainder.
+template <typename F>
+inline void with_width(int64_t H, F&& f) {
+  switch (H) {
+    case 32: f(std::integral_constant<int64_t, 32>{}); return;
+    case 64: f(std::integral_constant<int64_t, 64>{}); return;
+    case 128: f(std::integral_constant<int64_t, 128>{}); return;
+    case 256: f(std::integral_constant<int64_t, 256>{}); return;
+    default: f(std::integral_constant<int64_t, 0>{}); return;
+  }
+}
 
 // ---- large buffers -----------------------------------------------------------------------------------
 // The records the backward needs and the outputs are MBs, allocated and freed at every training step. From
@@ -515,21 +538,21 @@ std::vector<at::Tensor> layer_forward(int64_t cell, const at::Tensor& x_in, bool
             zero_row(y, H);
             continue;
           }
-          const T_* xp;
-          if (m.small) {
-            xproj_row(xptr + t * xT + b * xB, wt, bp, xprow, D, GH);
-            xp = xprow;
-          } else {
-            xp = xpp + (t * B + b) * GH;
-          }
           T_* a = keep ? rec(t, b) : act_scratch;
-          if (m.lstm) {
-            lstm_row(xp, hhp + b * GH, c_in + r, a, ax, c_out + r, h_out + r, hs, y, H);
-          } else if (m.gru) {
-            gru_row(xp, hhp + b * GH, bhp, h_in + r, a, ax, h_out + r, hs, y, H);
-          } else {
-            rnn_row(xp, hhp + b * GH, h_out + r, hs, y, H, cell == RNN_RELU);
-          }
+          with_width(H, [&](auto width) {
+            constexpr int64_t N = decltype(width)::value;
+            const T_* xp = m.small ? xprow : xpp + (t * B + b) * GH;
+            if (m.lstm) {
+              if (m.small) xproj_row<T_, 4 * N>(xptr + t * xT + b * xB, wt, bp, xprow, D, GH);
+              lstm_row<T_, N>(xp, hhp + b * GH, c_in + r, a, ax, c_out + r, h_out + r, hs, y, H);
+            } else if (m.gru) {
+              if (m.small) xproj_row<T_, 3 * N>(xptr + t * xT + b * xB, wt, bp, xprow, D, GH);
+              gru_row<T_, N>(xp, hhp + b * GH, bhp, h_in + r, a, ax, h_out + r, hs, y, H);
+            } else {
+              if (m.small) xproj_row<T_, N>(xptr + t * xT + b * xB, wt, bp, xprow, D, GH);
+              rnn_row<T_, N>(xp, hhp + b * GH, h_out + r, hs, y, H, cell == RNN_RELU);
+            }
+          });
         }
       }
       const int64_t fin = T % 2;  // the slot the last step wrote
@@ -658,18 +681,22 @@ std::vector<at::Tensor> layer_backward(int64_t cell, const at::Tensor& x_in, boo
             continue;
           }
           const T_* gyr = gptr + t * gT + b * gB;
-          if (m.lstm) {
-            lstm_brow(rec(t, b), rec(t, b) + rc.aux, cprev(b), gyr, dhp + r, dcp + r, drow + g, H);
-          } else if (m.gru) {
-            gru_brow(rec(t, b), rec(t, b) + rc.aux, hprev(b), gyr, dhp + r, drow + g, qrow + g, H);
-            add_row(qrow + g, s_dbh, GH);
-          } else {
-            rnn_brow(hsr(t, b), gyr, dhp + r, drow + g, H, cell == RNN_RELU);
-          }
-          if (m.small) {
-            xgrad_row(drow + g, xptr + t * xT + b * xB, wt, s_dwt, s_db, dxptr ? dxptr + t * xT + b * xB : nullptr,
-                      D, GH);
-          }
+          T_* dxr = dxptr ? dxptr + t * xT + b * xB : nullptr;
+          const T_* xr = xptr + t * xT + b * xB;
+          with_width(H, [&](auto width) {
+            constexpr int64_t N = decltype(width)::value;
+            if (m.lstm) {
+              lstm_brow<T_, N>(rec(t, b), rec(t, b) + rc.aux, cprev(b), gyr, dhp + r, dcp + r, drow + g, H);
+              if (m.small) xgrad_row<T_, 4 * N>(drow + g, xr, wt, s_dwt, s_db, dxr, D, GH);
+            } else if (m.gru) {
+              gru_brow<T_, N>(rec(t, b), rec(t, b) + rc.aux, hprev(b), gyr, dhp + r, drow + g, qrow + g, H);
+              add_row(qrow + g, s_dbh, GH);
+              if (m.small) xgrad_row<T_, 3 * N>(drow + g, xr, wt, s_dwt, s_db, dxr, D, GH);
+            } else {
+              rnn_brow<T_, N>(hsr(t, b), gyr, dhp + r, drow + g, H, cell == RNN_RELU);
+              if (m.small) xgrad_row<T_, N>(drow + g, xr, wt, s_dwt, s_db, dxr, D, GH);
+            }
+          });
         }
         dh.addmm_(view2d(qrow, B, GH, GH, opts), w_hh);  // dh += q W_hh: the previous state's gradient
         if (first) {  // the state before the first step is h0: this step's share of dW_hh on its own
