@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnbench.archs.mix import glu_residual
 from rnnbench.archs.scan import linear_recurrence
 from rnnbench.archs.stacked import TIME_DIM, StackedCore
 
@@ -161,9 +162,9 @@ class LRU(StackedCore):
             nn.Linear(hidden_size, 2 * hidden_size, bias=bias) for _ in range(num_layers)
         )
 
-    def _mix(self, v: Tensor, index: int) -> Tensor:
-        # one product and torch's fused GLU kernel (a * sigmoid(b) forward and backward in one pass each)
-        return F.glu(self.glus[index](F.gelu(v)), dim=-1)
+    def _mixed(self, h: Tensor, v: Tensor, index: int) -> Tensor:
+        # h + GLU(W GELU(v) + b): on a CPU one node of compiled loops (rnnbench/archs/mix.py)
+        return glu_residual(v, h, self.glus[index])
 
     def embed(self, x: Tensor) -> Tensor:
         return self.encoder(x)
@@ -177,8 +178,8 @@ class LRU(StackedCore):
 
     def layer_output(self, index: int, h: Tensor, carry: tuple) -> Tensor:
         states, u = carry
-        return h + self._mix(self.lrus[index].readout(states, u), index)
+        return self._mixed(h, self.lrus[index].readout(states, u), index)
 
     def step(self, index: int, h_t: Tensor, state: Tensor | None) -> tuple[Tensor, Tensor]:
         v, state = self.lrus[index].step(self.norms[index](h_t), state)
-        return h_t + self._mix(v, index), state
+        return self._mixed(h_t, v, index), state
