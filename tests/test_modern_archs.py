@@ -366,3 +366,24 @@ def test_last_step_model_reads_forward_last():
     pred = model(x, lengths)
     _, last = model.core.forward_form(x, lengths, "recurrent")
     torch.testing.assert_close(pred, model.readout(last).unsqueeze(1), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("arch", ["indrnn", "mingru", "minlstm", "lru"])
+def test_per_step_model_reads_out_in_the_cores_layout(arch):
+    """The recurrent form's outputs are time-major memory seen batch-major: the per-step model reads them out in
+    that layout (no copy of every hidden state); predictions and gradients equal a readout of the batch-major
+    copy."""
+    torch.manual_seed(0)
+    model = build_model(arch, 3, 2, "per_step", 6).double()
+    x = _inputs(3, 20, 3, dtype=torch.float64)
+    outputs, _ = model.core.forward_form(x, None, "recurrent")
+    assert not outputs.is_contiguous() and outputs.transpose(0, 1).is_contiguous()
+    pred = model(x)
+    expected = model.readout(outputs.contiguous())
+    torch.testing.assert_close(pred, expected, rtol=1e-12, atol=1e-12)
+    params = list(model.parameters())
+    got = torch.autograd.grad((pred * expected.detach()).sum(), params)
+    want = torch.autograd.grad((model.readout(model.core.forward_form(x, None, "recurrent")[0].contiguous())
+                                * expected.detach()).sum(), params)
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
