@@ -42,6 +42,7 @@ import torch.nn.functional as F
 
 from flows import cli
 from rnnbench.archs import ARCHS
+from rnnbench.memory import keep_freed_memory
 from rnnbench.model import build_model
 from rnnbench.problems import get_problem
 
@@ -89,26 +90,6 @@ def measure(archs: list[str], seq_len: int, hidden_size: int, repeats: int) -> d
     return {arch: statistics.median(values) for arch, values in times.items()}
 
 
-def keep_freed_memory() -> str:
-    """Make glibc keep freed memory for reuse (no mmap per large block, no trimming), so that no step pays page
-    faults for fresh pages. nn.LSTM at T=1000 allocates and frees large blocks every step: with glibc's default
-    thresholds it took ~79,000 page faults a step here and 308 ms, with memory kept 266 and 170 ms (one run,
-    2026-11-29); the fast paths keep their own pool and gain nothing. Timing the baseline at its best is the
-    fair comparison. Returns what was done, for the header."""
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError, TypeError):
-        return "left as it is (no glibc mallopt here)"
-    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
-    ok = mallopt(m_mmap_threshold, 1 << 30) == 1 and mallopt(m_trim_threshold, 1 << 30) == 1
-    return "freed memory kept for reuse (mallopt: no mmap, no trim below 1 GiB)" if ok else "mallopt refused"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python benchmarks/cell_speed.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -126,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
                         "output (a per-step problem's model) instead of the last step's")
     parser.add_argument("--forms", action="store_true", help="in the modern cores' table, also time each scan-based "
                         "core in its other form (the parallel scan, on a CPU: slow at long T)")
-    parser.add_argument("--malloc-default", action="store_true", help="leave glibc's malloc as a plain process has "
-                        "it (by default freed memory is kept for reuse: see keep_freed_memory)")
+    parser.add_argument("--malloc-default", action="store_true", help="leave glibc's malloc at its defaults (by "
+                        "default freed memory is kept for reuse, as rnnbench.train.configure_cpu sets it: see "
+                        "rnnbench/memory.py)")
     args = parser.parse_args(argv)
     if args.repeats < 5:
         parser.error(f"--repeats must be at least 5, got {args.repeats}")
@@ -136,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
-    malloc = "glibc default" if args.malloc_default else keep_freed_memory()
+    malloc = "glibc defaults (--malloc-default)" if args.malloc_default else keep_freed_memory()
     archs = list(ARCHS)
     print(f"malloc: {malloc}")
     print(f"adding problem: batch {BATCH}, input 2, hidden {args.hidden_size}, 1 thread, flush-denormal on; "

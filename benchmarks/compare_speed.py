@@ -296,9 +296,12 @@ def throughput_spec(steps: int):
 def single_thread_flushed() -> None:
     import torch
 
-    # what train_and_evaluate's configure_cpu does, so both sides run the same arithmetic
+    from rnnbench.memory import keep_freed_memory
+
+    # what train_and_evaluate's configure_cpu does, so both sides run the same arithmetic on the same allocator
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
+    keep_freed_memory()
 
 
 def pipeline_steps_per_second(spec, root: str) -> float:

@@ -18,6 +18,7 @@ from flows.api_server import LocalApi, RuntimeStartError
 from rnnbench import storage
 from rnnbench.archs.switch import fast_path_enabled
 from rnnbench.config import DEFAULT_GRIDS, PRESETS, CompareConfig, ModelOptions, from_preset
+from rnnbench.memory import malloc_setting
 from rnnbench.sizing import check_fits
 
 USAGE = """Train every architecture on every problem, sequence length and seed; write metrics and a report.
@@ -47,7 +48,8 @@ def preflight(argv: list[str] | None) -> Preflight:
     args.ray_address = args.ray_address or os.environ.get("RAY_ADDRESS") or None
     try:
         config = config_from_args(args)
-        fast_path_enabled("classic")  # a bad RNNBENCH_FASTPATH is named here, not in every job
+        fast_path_enabled("classic")  # a bad RNNBENCH_FASTPATH (or RNNBENCH_MALLOC) is named here, not in every job
+        malloc_setting()
         if args.ray_address:
             cli.check_ray_address(args.ray_address)
         storage.check_writable(config.out)
@@ -75,6 +77,8 @@ ENVIRONMENT = """environment:
   RNNBENCH_FASTPATH          CPU fast paths: 1 both (default), 0 neither, classic (rnn_tanh/rnn_relu/gru/lstm's
                              C++ path), modern (the modern cells' compiled recurrent form)
   RNNBENCH_EXT_DIR           where the C++ extension is built and cached (default ~/.cache/rnnbench/ext)
+  RNNBENCH_MALLOC            keep (default: a job's process keeps freed memory for reuse, no page faults per
+                             step) or default (glibc's own settings)
   RNNBENCH_THREADS           torch threads of a job run outside Ray (in Ray: the CPUs it was given; default 1)
   RNNBENCH_PROGRESS_SECONDS  seconds between progress lines when the output is not a terminal
   RNNBENCH_PLUGINS           comma-separated modules that register more problems or architectures

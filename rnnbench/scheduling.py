@@ -11,15 +11,16 @@ from rnnbench.problems import get_problem
 # One training step (forward, backward, Adam) per time step of a batch: the LSTM's per-step overhead plus its
 # four gate products (forward and backward on one core), times each arch's cost relative to that LSTM at equal
 # width. Relative costs from benchmarks/cell_speed.py (one thread, B=64, H=64, the adding problem, T=50 and
-# T=200, 2026-11-29), against the classic cells' CPU fast path (rnnbench/archs/fastpath.py: 5.9 ms a step for
-# lstm at T=50) and the modern cells' compiled recurrent form. LRU read at every step (per-step problems) costs
-# about twice what it costs read at the last step (StackedCore.forward_last). Checked against whole presets end to
-# end by benchmarks/preset_time.py (the plan it prints is this model's).
+# T=200, 2026-11-29, freed memory kept as a job's process keeps it: rnnbench/memory.py), against the classic cells'
+# CPU fast path (rnnbench/archs/fastpath.py: 5.2 ms a step for lstm at T=50) and the modern cells' compiled
+# recurrent form. LRU read at every step (per-step problems) costs 1.9-2.5x the LSTM's (read at the last step it
+# computes its top block at that step only: StackedCore.forward_last). Checked against whole presets end to end by
+# benchmarks/preset_time.py (the plan it prints is this model's).
 STEP_OVERHEAD_S = 48e-6
 MAC_S = 5.4e-11
-RELATIVE_COST = {"lstm": 1.0, "gru": 0.8, "rnn_tanh": 0.4, "rnn_relu": 0.4, "indrnn": 0.8, "mingru": 1.25,
-                 "minlstm": 1.9, "lru": 1.4}
-PER_STEP_COST = {"lru": 2.8}  # where reading every step's output costs an arch more than RELATIVE_COST says
+RELATIVE_COST = {"lstm": 1.0, "gru": 0.8, "rnn_tanh": 0.4, "rnn_relu": 0.4, "indrnn": 0.8, "mingru": 1.2,
+                 "minlstm": 1.5, "lru": 1.3}
+PER_STEP_COST = {"lru": 2.2}  # where reading every step's output costs an arch more than RELATIVE_COST says
 # each evaluation scores the validation split: forward passes only, about a third of a training step each
 EVAL_FRACTION = 1 / 3
 # a sweep's own start and end: Prefect API, Ray, datasets, metrics and report (measured: ~25-30 s on 2 cores)

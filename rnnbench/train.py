@@ -13,6 +13,7 @@ import torch
 from rnnbench.config import RunSpec
 from rnnbench.datasets import Dataset, DatasetSpec
 from rnnbench.losses import masked_loss
+from rnnbench.memory import keep_freed_memory
 from rnnbench.model import build_model, count_parameters, state_size
 from rnnbench.optim import Adam
 from rnnbench.problems import Problem, get_problem
@@ -34,6 +35,8 @@ def configure_cpu(threads: int) -> None:
     # gradients that fade through long sequences become subnormal, and subnormal arithmetic is
     # several times slower on x86 (STACK-NOTES: an LSTM step went from 163 to 38 ms)
     torch.set_flush_denormal(True)
+    # a step's large tensors reuse freed memory instead of faulting in fresh pages (rnnbench/memory.py)
+    keep_freed_memory()
 
 
 @torch.no_grad()
