@@ -52,14 +52,27 @@ constexpr int64_t SMALL_D = 16;
 int64_t gates_of(int64_t cell) { return cell == GRU ? 3 : cell == LSTM ? 4 : 1; }
 
 // ---- activations -------------------------------------------------------------------------------------
-// double: the C library's. float: Cephes-style exp and tanh written without branches or calls, so that
+// double: the C library's. float: exp (Cephes' polynomial) and tanh written without branches or calls, so that
 // the compiler vectorises the fused loops (max error ~1-2 ulp against torch's own vectorised kernels).
+
+// 2^q as a float from t = y + ROUND, whose low bits hold the integer q nearest y (|q| < 2^22): the "magic
+// number" rounding, two adds where floor and a conversion cost more (measured: exp 0.27 -> 0.25 ns an element)
+constexpr float ROUND = 12582912.0f;  // 1.5 * 2^23
+__attribute__((always_inline)) inline float pow2_of(float t) {
+  uint32_t bits;
+  std::memcpy(&bits, &t, sizeof bits);
+  bits = (bits - 0x4B400000u + 127u) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return scale;
+}
 
 __attribute__((always_inline)) inline float exp_f(float x) {
   x = std::min(std::max(x, -87.33654f), 88.0f);  // NaN passes through both (comparisons are false)
-  float fx = std::floor(x * 1.44269504088896341f + 0.5f);
-  x = x - fx * 0.693359375f;
-  x = x + fx * 2.12194440e-4f;
+  const float t = x * 1.44269504088896341f + ROUND;
+  const float q = t - ROUND;
+  x = x - q * 0.693359375f;  // x - q ln2 in two parts
+  x = x + q * 2.12194440e-4f;
   const float z = x * x;
   float y = 1.9875691500E-4f;
   y = y * x + 1.3981999507E-3f;
@@ -68,25 +81,31 @@ __attribute__((always_inline)) inline float exp_f(float x) {
   y = y * x + 1.6666665459E-1f;
   y = y * x + 5.0000001201E-1f;
   y = y * z + x + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(fx) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return y * scale;
+  return y * pow2_of(t);
 }
 
 __attribute__((always_inline)) inline float sigmoid_a(float x) { return 1.0f / (1.0f + exp_f(-x)); }
 
+// tanh|x| = y / (y + 2) with y = expm1(2|x|), and expm1 = 2^q expm1(s) + 2^q - 1 after 2|x| = q ln2 + s, the
+// Taylor series of expm1(s) to s^7 (|s| <= ln2 / 2: truncation below 1e-8): exact near 0, one exp's work and
+// one divide (measured: 0.33 ns an element against 0.51 for an exp and a small-argument polynomial both
+// evaluated; at most 1.5e-7 relative from float64's tanh)
 __attribute__((always_inline)) inline float tanh_a(float x) {
-  const float ax = std::fabs(x);
-  const float big = 1.0f - 2.0f / (exp_f(2.0f * ax) + 1.0f);
-  const float z = x * x;
-  float p = -5.70498872745E-3f;
-  p = p * z + 2.06390887954E-2f;
-  p = p * z - 5.37397155531E-2f;
-  p = p * z + 1.33314422036E-1f;
-  p = p * z - 3.33332819422E-1f;
-  const float small = p * z * ax + ax;
-  return std::copysign(ax < 0.625f ? small : big, x);
+  const float ax2 = std::min(2.0f * std::fabs(x), 40.0f);  // tanh(20) rounds to 1; NaN passes (min keeps it)
+  const float t = ax2 * 1.44269504088896341f + ROUND;
+  const float q = t - ROUND;
+  float s = ax2 - q * 0.693359375f;
+  s = s + q * 2.12194440e-4f;
+  float p = 1.0f / 5040.0f;
+  p = p * s + 1.0f / 720.0f;
+  p = p * s + 1.0f / 120.0f;
+  p = p * s + 1.0f / 24.0f;
+  p = p * s + 1.0f / 6.0f;
+  p = p * s + 0.5f;
+  p = p * s * s + s;
+  const float scale = pow2_of(t);
+  const float y = scale * p + (scale - 1.0f);
+  return std::copysign(y / (y + 2.0f), x);
 }
 
 // erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), the formula of torch's own vectorised GELU
