@@ -47,9 +47,13 @@ def _mallopt() -> str:
     except (OSError, AttributeError, TypeError):
         return "left as it is (no glibc mallopt here)"
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    if mallopt(_M_MMAP_THRESHOLD, KEEP_BYTES) != 1 or mallopt(_M_TRIM_THRESHOLD, KEEP_BYTES) != 1:
+    if mallopt(_M_TRIM_THRESHOLD, KEEP_BYTES) != 1:
         return "left as it is (mallopt refused)"
-    return "freed memory kept for reuse (glibc mallopt: no mmap and no trim under 1 GiB)"
+    # some glibc versions cap the mmap threshold at 32 MiB (64-bit): then blocks up to that size are kept
+    for limit in (KEEP_BYTES, 32 << 20):
+        if mallopt(_M_MMAP_THRESHOLD, limit) == 1:
+            return f"freed memory kept for reuse (glibc mallopt: no mmap under {limit >> 20} MiB, no trim under 1 GiB)"
+    return "heap top kept, large blocks still mapped (mallopt refused the mmap threshold)"
 
 
 __all__ = ["KEEP_BYTES", "MALLOC_VALUES", "keep_freed_memory", "malloc_setting"]
