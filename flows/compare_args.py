@@ -48,7 +48,8 @@ def preflight(argv: list[str] | None) -> Preflight:
     args.ray_address = args.ray_address or os.environ.get("RAY_ADDRESS") or None
     try:
         config = config_from_args(args)
-        fast_path_enabled("classic")  # a bad RNNBENCH_FASTPATH (or RNNBENCH_MALLOC) is named here, not in every job
+        # a bad RNNBENCH_FASTPATH or RNNBENCH_MALLOC is named here, not in every job
+        fast_path_enabled("classic")
         malloc_setting()
         if args.ray_address:
             cli.check_ray_address(args.ray_address)

@@ -968,9 +968,9 @@ std::vector<at::Tensor> linrec_backward(const at::Tensor& a, const at::Tensor& h
 // ---- LRU's block tail: out = res + a * sigmoid(b), [a | b] = GELU(v) W^T + bias (rnnbench/archs/mix.py) -------
 // v, res, out: [R, H]; W: [2H, H]. Forward: GELU in one loop, the product (ATen), then one loop per row for the
 // gate and the residual, which leaves sigmoid(b) in place of b for the backward. Backward: one loop per row for
-// the gradient of [a | b] (and of the bias, summed in double for float), the two products, and GELU's derivative
-// in one loop. Torch's ops take ~2.5x this time for the same block (separate passes, a bias broadcast copy and a
-// concatenation in GLU's backward).
+// the gradient of [a | b] (and of the bias), the two products, and GELU's derivative in one loop. Measured at
+// T=100, B=64, H=64, forward and backward: 4.6 ms against 6.6 ms in torch's ops (separate passes, a bias
+// broadcast copy and a concatenation in GLU's backward), 2.7 ms of either being the three products.
 
 template <typename T>
 RB_ROW void gelu_rows(const T* RS v, T* RS g, int64_t n) {
@@ -1018,7 +1018,6 @@ void check_mix(const at::Tensor& v, const at::Tensor& w) {
   TORCH_CHECK(w.scalar_type() == v.scalar_type(), "mix: weight and v of one dtype");
 }
 
-// -> [out, g = GELU(v), p = [a | sigmoid(b)]]
 // rows per block: every pass of a block (its GELU, product, gate; backward its gradients and products) runs while
 // the block's [rows, 2H] is in the core's own cache, where one pass over all R rows streams MBs through memory
 constexpr int64_t MIX_BLOCK = 256;

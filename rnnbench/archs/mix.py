@@ -29,6 +29,11 @@ def _compiled(v: Tensor, res: Tensor, linear: nn.Linear):
     return _ops()
 
 
+def _rows(t: Tensor) -> Tensor:
+    # [..., H] as the contiguous [R, H] the operators take (a view when it already is)
+    return t.reshape(-1, t.shape[-1]).contiguous()
+
+
 def _ops():
     from rnnbench.archs import fastpath  # imported on first use: it may build the extension
 
@@ -41,8 +46,8 @@ class _GluResidual(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: FunctionCtx, v: Tensor, res: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        rows_v, rows_res = v.reshape(-1, v.shape[-1]).contiguous(), res.reshape(-1, v.shape[-1]).contiguous()
-        out, g, p = _ops().mix_forward(rows_v, weight, bias, rows_res)
+        rows_v = _rows(v)
+        out, g, p = _ops().mix_forward(rows_v, weight, bias, _rows(res))
         ctx.save_for_backward(rows_v, g, p, weight)
         ctx.has_bias, ctx.shape = bias is not None, v.shape
         return out.view(v.shape)
@@ -66,8 +71,7 @@ def glu_residual(v: Tensor, res: Tensor, linear: nn.Linear) -> Tensor:
         return reference(v, res, linear)
     params = (v, res, linear.weight, linear.bias)
     if not (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in params)):
-        rows = v.reshape(-1, v.shape[-1]).contiguous()
-        return ops.mix_forward(rows, linear.weight, linear.bias, res.reshape(rows.shape).contiguous())[0].view(v.shape)
+        return ops.mix_forward(_rows(v), linear.weight, linear.bias, _rows(res))[0].view(v.shape)
     return _GluResidual.apply(v, res, linear.weight, linear.bias)
 
 
