@@ -2,8 +2,9 @@
 console error, no request outside the file, every architecture and problem named, no page wider than the window,
 every contents link lands, light and dark both set; full-page screenshots saved under the test's tmp dir.
 
-Needs Debian's Chromium (`.ci/run` installs it) and the `playwright` package (dev extra), which drives that
-binary and downloads no browser of its own. Without them the test fails and says how to install them."""
+Needs a Chromium (`tests/install-browser.sh`, the first step of the README's test command, installs Debian's) and
+the `playwright` package (dev extra), which drives that binary and downloads no browser of its own. Without them
+the test fails and says how to install them."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ import pytest
 
 from tests.test_report import CONFIG, ENVIRONMENT, sweep_frames
 
-INSTALL_CHROMIUM = "apt-get update -q && apt-get install -y -q chromium"
+INSTALL_CHROMIUM = "sh tests/install-browser.sh"
+# where macOS keeps the browsers that script accepts (Homebrew's cask, Google Chrome)
+MACOS_BROWSERS = ("/Applications/Chromium.app/Contents/MacOS/Chromium",
+                  "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome")
 # quiet and local: no component updates, sync, first-run or background traffic (the network is closed here)
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -24,7 +28,8 @@ PROBLEMS = {"adding": [10, 50], "sequential_xor": [10], "copy_memory": [10]}
 
 
 def chromium() -> str:
-    path = os.environ.get("RNNBENCH_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    path = (os.environ.get("RNNBENCH_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+            or next((app for app in MACOS_BROWSERS if os.access(app, os.X_OK)), None))
     if not path:
         pytest.fail(f"Chromium is not installed; install it with: {INSTALL_CHROMIUM} "
                     "(or set RNNBENCH_CHROMIUM to a Chromium binary)")
