@@ -31,7 +31,10 @@ CELL = ["problem", "seq_len", "arch"]
 # what else tells two cells of one (problem, T, arch) apart; the report shows one of them (chosen on validation)
 SETTINGS = list(verdicts.SETTINGS)
 ERROR_CHARS = 600  # per error message in the report; metrics.parquet keeps the whole text
-MIN_SEEDS = 3  # PROBLEMS.md, fair comparison rules: several seeds per cell (>= 3)
+MIN_SEEDS = 3  # docs/PROBLEMS.md, statistical rules: several seeds per cell (>= 3)
+# where the rules are written out; named, not linked: a report is read away from the repository, and its page
+# requests nothing
+RULES_DOC = "docs/PROBLEMS.md"
 
 
 # ---- the document model ------------------------------------------------------------------------------------
@@ -242,23 +245,9 @@ def median_interval(row: dict) -> str:
 
 
 def solved_threshold(problem_name: str, seq_len: int) -> float | None:
-    """The metric value where the problem's solved rule flips, for drawing it: the problem's own
-    `solved_threshold(seq_len)` when it has one, else found by bisection on its monotone `solved(metric, T)`."""
-    problem = get_problem(problem_name)
-    own = getattr(problem, "solved_threshold", None)
-    if callable(own):
-        return own(seq_len)
-    try:
-        base = problem.baseline(seq_len)
-        good, bad = (1.0, base) if problem.higher_is_better else (0.0, base)
-        if not problem.solved(good, seq_len) or problem.solved(bad, seq_len):
-            return None
-        for _ in range(60):
-            mid = (good + bad) / 2
-            good, bad = (mid, bad) if problem.solved(mid, seq_len) else (good, mid)
-        return good
-    except (NotImplementedError, KeyError, TypeError, ValueError):
-        return None
+    """The metric value where the problem's solved rule flips, for drawing it: the threshold the problem declares
+    (None where its rule reads another metric)."""
+    return get_problem(problem_name).solved_threshold(seq_len)
 
 
 # ---- the data behind the page ---------------------------------------------------------------------------------
@@ -382,6 +371,11 @@ def _findings(data: Data, sentences: list[str]) -> Section:
     blocks: list[Block] = [Bullets(sentences) if sentences else Paragraph("No finding: no cell has a result.")]
     blocks.append(MarkdownParagraph(verdicts.RULES,
                                     lead="How outcomes and verdicts are decided (fixed before the runs):"))
+    blocks.append(MarkdownParagraph(
+        f"`{RULES_DOC}` in the rnnbench repository, section *Statistical rules* (`{RULES_DOC}#statistical-rules`), "
+        "states these rules in full, with every problem's definition, baseline, solved rule, sources and theory's "
+        "predictions; its section *Where the code does not yet follow these rules* lists where this version of "
+        "rnnbench still departs from them.", lead="Where the rules are written:"))
     return Section("Findings", blocks)
 
 
@@ -399,7 +393,7 @@ def _reproduction(data: Data, preset: str | None = None) -> Section | None:
         ["claim", "problem", "T", "arch", "source", "this run found", "result"],
         [[r["claim"], r["problem"], str(r["seq_len"]), r["arch"], r["source"], r["found"], r["result"]]
          for r in rows],
-        caption="Each published reference point of PROBLEMS.md against this sweep's chosen cell: a claim that a "
+        caption=f"Each published reference point of {RULES_DOC} against this sweep's chosen cell: a claim that a "
                 "cell is solved (within N updates: the median updates-to-solve within 1.5 N) agrees when the "
                 "verdict is solved; a claim that it stays at baseline agrees with any verdict but solved or split.",
         columns=["", "name", "num", "name", "", "", "verdict"])])
@@ -412,10 +406,15 @@ def _problem_section(data: Data, problem: str) -> Section:
     lengths = data.lengths[problem]
     bases = sorted({r["baseline"] for r in rows})
     base_text = fmt(bases[0]) if len(bases) == 1 else "depends on T (see the table)"
+    # a plugin's problem is defined in its own package, not in this repository's docs
+    documented = type(get_problem(problem)).__module__.startswith("rnnbench.problems.")
+    where = (f" Definition, baseline and rule: {RULES_DOC} in the rnnbench repository, section {problem} "
+             f"({RULES_DOC}#{problem})." if documented else "")
     blocks: list[Block] = [Paragraph(
         f"Metric: test {first['metric_name']} on the stored test split, of the checkpoint best on validation "
         f"({'higher' if first['higher_is_better'] else 'lower'} is better). Baseline (no memory, analytic): "
-        f"{base_text}. Score: 0 at the baseline, 1 perfect. Solved rule (pre-registered): {first['solved_rule']}.")]
+        f"{base_text}. Score: 0 at the baseline, 1 perfect. Solved rule (pre-registered): {first['solved_rule']}."
+        f"{where}")]
     several = any(sum(1 for s in rows if all(s[k] == r[k] for k in CELL)) > 1 for r in rows)
     settings = [k for k in SETTINGS if len({r[k] for r in rows}) > 1]  # the ones that differ within this problem
     # an arch's own option (null on other archs' rows) is shown where it differs between that arch's rows
