@@ -33,7 +33,8 @@ def pick_device(requested: str = "auto") -> torch.device:
 def configure_cpu(threads: int) -> None:
     torch.set_num_threads(threads)
     # gradients that fade through long sequences become subnormal, and subnormal arithmetic is
-    # several times slower on x86 (measured on an Intel machine: an LSTM step went from 163 to 38 ms; no change on an AMD EPYC)
+    # several times slower on x86 (measured on an Intel machine: an LSTM step went from 163 to 38 ms;
+    # no change on an AMD EPYC)
     torch.set_flush_denormal(True)
     # a step's large tensors reuse freed memory instead of faulting in fresh pages (rnnbench/memory.py)
     keep_freed_memory()
