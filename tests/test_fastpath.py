@@ -3,16 +3,20 @@
 Outputs, final states and the gradients with respect to the input, h0, c0 and every weight must equal nn.*'s:
 max |fast - nn| <= 1e-5 * max |nn| per tensor in float32, 1e-10 in float64. nn.* runs packed sequences
 (pack_padded_sequence, as ClassicCore does) where the fast path runs the padded batch with lengths.
+
+Tests of the compiled path (`@compiled`) are slow (they run the compiler, or load what it built, which a fresh
+machine has to build first) and skipped where there is no compiler; every other test, the fallback's included,
+runs everywhere.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import os
-import shutil
 import subprocess
 import sys
-import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -31,12 +35,22 @@ PAIRWISE = [(1, 0, 0, 0, 1), (0, 1, 1, 1, 1), (1, 1, 0, 1, 0), (0, 0, 1, 0, 0), 
             (1, 1, 1, 1, 1), (0, 0, 0, 0, 0)]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def fast_path_built():
-    if shutil.which(os.environ.get("CXX") or "c++") is None and shutil.which("g++") is None:
-        pytest.skip("no C++ compiler: the fast path falls back to nn.* (tested in test_build_failure_falls_back)")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def extension():
+    """The compiled operators, built (or loaded from the cache) in this process. A machine with a compiler must
+    build them: a failed build fails the tests that asked for them."""
+    if fastpath.compiler() is None:
+        pytest.skip("no C++ compiler: the fast path falls back to nn.* (test_without_a_working_compiler_...)")
     status = fastpath.status()
     assert status["available"], status["reason"]
+
+
+def compiled(test):
+    """Marks a test of the compiled path: slow, and skipped where there is no compiler."""
+    return pytest.mark.slow(pytest.mark.usefixtures("extension")(test))
 
 
 def _rnn(arch, input_size, hidden, dtype, **kwargs):
@@ -100,6 +114,7 @@ def _compare(arch, dtype, *, num_layers=1, bidirectional=False, bias=True, lengt
         _assert_close(a, b, tol, f"{where}: d/d{name}")
 
 
+@compiled
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("num_layers", [1, 2])
@@ -117,6 +132,7 @@ def test_outputs_and_every_gradient_equal_nn(arch, dtype, num_layers, bidirectio
                  h0=h0, input_size=input_size, batch_first=batch_first)
 
 
+@compiled
 @pytest.mark.parametrize("arch", ARCHS)
 def test_wide_hidden_upper_layers_and_long_sequences(arch):
     """H=24, bidirectional, 2 layers: the upper layer's input (48) takes the wide-input route; T=60 in float64."""
@@ -135,6 +151,7 @@ def test_wide_hidden_upper_layers_and_long_sequences(arch):
         _assert_close(a, b, 1e-10, "gradient")
 
 
+@compiled
 @pytest.mark.parametrize("arch", ARCHS)
 def test_dropout_between_layers_draws_the_same_mask_as_nn(arch):
     """Dropout is applied as nn.* applies it (same op, same tensor shape, same order of draws), so for a seed
@@ -152,6 +169,7 @@ def test_dropout_between_layers_draws_the_same_mask_as_nn(arch):
         _assert_close(a, b, 1e-10, "gradient")
 
 
+@compiled
 @pytest.mark.parametrize("arch", ARCHS)
 def test_inference_without_grad_equals_training_forward(arch):
     torch.manual_seed(0)
@@ -170,6 +188,7 @@ def test_inference_without_grad_equals_training_forward(arch):
     _assert_close(out_nograd, out_ref, 1e-5, "outputs")
 
 
+@compiled
 @pytest.mark.parametrize("arch", ARCHS)
 def test_deterministic_for_a_seed(arch):
     def once():
@@ -185,6 +204,7 @@ def test_deterministic_for_a_seed(arch):
         assert torch.equal(a, b)
 
 
+@compiled
 @pytest.mark.parametrize("arch", ARCHS)
 def test_classic_core_same_results_either_path(arch):
     """ClassicCore end to end (outputs, `last` at each sequence's true end, gradients), fast path vs nn.*."""
@@ -208,6 +228,7 @@ def test_classic_core_same_results_either_path(arch):
         _assert_close(a, b, 1e-10, "ClassicCore")
 
 
+@compiled
 def test_forget_bias_is_an_init_the_fast_path_uses():
     torch.manual_seed(0)
     core = ClassicCore("lstm", 2, 4, forget_bias=3.0)
@@ -235,15 +256,19 @@ def test_what_falls_back_to_nn():
     assert bad_lengths.last_path.startswith("nn: lengths out of range")
 
 
-@pytest.mark.parametrize("value,classic,modern", [(None, True, True), ("1", True, True), ("0", False, False),
-                                                  ("off", False, False), ("classic", True, False),
-                                                  ("modern", False, True)])
-def test_switched_by_environment(monkeypatch, value, classic, modern):
+@pytest.mark.parametrize("value,classic,modern", [
+    # a value that turns either path on runs the compiled operators (the modern cells' recurrence uses them too)
+    pytest.param(None, True, True, marks=pytest.mark.slow), pytest.param("1", True, True, marks=pytest.mark.slow),
+    ("0", False, False), ("off", False, False), pytest.param("classic", True, False, marks=pytest.mark.slow),
+    pytest.param("modern", False, True, marks=pytest.mark.slow)])
+def test_switched_by_environment(monkeypatch, request, value, classic, modern):
     """RNNBENCH_FASTPATH turns each CPU fast path on or off: the classic cells' C++ path and the modern cells'
     recurrent form (off: their parallel scan, the GPU's form)."""
     from rnnbench.archs import ARCHS
     from rnnbench.archs.scan import pick_form
 
+    if classic or modern:
+        request.getfixturevalue("extension")
     if value is None:
         monkeypatch.delenv("RNNBENCH_FASTPATH", raising=False)
     else:
@@ -268,35 +293,105 @@ def test_a_bad_switch_value_is_named(monkeypatch):
         fastpath.enabled()
 
 
+@compiled
 def test_built_once_then_loaded_from_the_cache():
     path = fastpath.build()
     assert path.exists() and path == fastpath.library_path()
     assert fastpath.status()["library"] == str(path)
 
 
-def test_build_failure_falls_back_to_nn(tmp_path):
-    """No working compiler: the build fails once, the failure is remembered (later processes do not retry), and
-    ClassicCore runs on nn.* with the same results."""
-    script = textwrap.dedent("""
-        import torch
-        from rnnbench.archs import fastpath
-        from rnnbench.archs.classic import ClassicCore
+FALLBACK_SCRIPT = """
+import json
+import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from rnnbench.archs import ARCHS, fastpath, mix, scan
+from rnnbench.archs.classic import ClassicCore, make_rnn
+
+report = {"status": fastpath.status(), "paths": set(), "differ": []}
+lengths_cases = {"padded": None, "lengths": torch.tensor([7, 3, 5, 1])}
+for arch in ("rnn_tanh", "rnn_relu", "gru", "lstm"):
+    for case, lengths in lengths_cases.items():
         torch.manual_seed(0)
-        core = ClassicCore("lstm", 2, 4)
-        out, last = core(torch.randn(3, 5, 2))
-        print(core.last_path)
-        print(fastpath.status()["available"])
-    """)
-    env = dict(os.environ, RNNBENCH_EXT_DIR=str(tmp_path), CXX="/bin/false", PYTHONPATH=os.getcwd())
-    for _attempt in range(2):
-        proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+        core = ClassicCore(arch, 3, 5, num_layers=2, dropout=0.25, bidirectional=True).double().train()
+        ref = make_rnn(arch, 3, 5, num_layers=2, dropout=0.25, bidirectional=True).double().train()
+        ref.load_state_dict(core.rnn.state_dict())
+        x = torch.randn(4, 7, 3, dtype=torch.float64)
+        results = []
+        for model in (core, ref):
+            x_ = x.clone().requires_grad_()
+            torch.manual_seed(1)  # the same dropout masks
+            if model is core:
+                out, last = core(x_, lengths)
+                report["paths"].add(core.last_path)
+            else:
+                if lengths is None:
+                    out, state = ref(x_)
+                else:
+                    packed = pack_padded_sequence(x_, lengths, batch_first=True, enforce_sorted=False)
+                    out, state = ref(packed)
+                    out, _ = pad_packed_sequence(out, batch_first=True, total_length=7)
+                h_n = state[0] if arch == "lstm" else state
+                last = torch.cat(list(h_n[-2:]), dim=-1)  # the top layer's two directions at each true end
+            loss = out.square().sum() + last.sum()
+            results.append([out, last, *torch.autograd.grad(loss, [x_, *model.parameters()])])
+        names = ["outputs", "last", "d/dx", *(n for n, _ in ref.named_parameters())]
+        report["differ"] += [f"{arch} {case}: {name}" for name, a, b in zip(names, *results, strict=True)
+                             if not torch.equal(a, b)]
+
+# the modern cells' compiled pieces step aside too: their torch form runs, and an LRU trains on it
+linear = torch.nn.Linear(6, 12).double()
+v, res = torch.randn(5, 6, dtype=torch.float64), torch.randn(5, 6, dtype=torch.float64)
+report["modern_compiled"] = [mix._compiled(v, res, linear) is not None,
+                             scan._compiled(torch.rand(6), torch.randn(9, 2, 6), 0, None) is not None]
+report["glu_equal"] = torch.equal(mix.glu_residual(v, res, linear), mix.reference(v, res, linear))
+torch.manual_seed(0)
+lru = ARCHS["lru"].build(3, 6).double()
+x = torch.randn(2, 7, 3, dtype=torch.float64)
+out, last = lru(x)
+(out.sum() + last.sum()).backward()
+report["lru"] = [torch.allclose(out, lru.forward_sequential(x)[0], atol=1e-10),
+                 all(p.grad is not None and bool(p.grad.isfinite().all()) for p in lru.parameters())]
+report["paths"] = sorted(report["paths"])
+print(json.dumps(report))
+"""
+
+
+def test_without_a_working_compiler_every_cell_falls_back_to_nn(tmp_path):
+    """On any machine: a compiler that fails (CXX names it) makes the fast path step aside, saying why and naming
+    the compiler. ClassicCore then gives nn.*'s outputs, `last` and every gradient (with lengths, two layers, both
+    directions, dropout), and the modern cells run their torch form. The failure is remembered: a second process
+    falls back the same way without running the compiler again. Fresh processes, since a process builds (or
+    fails to) once."""
+    calls = tmp_path / "calls"
+    fake = tmp_path / "failing-c++"
+    fake.write_text(f"#!/bin/sh\necho called >> '{calls}'\necho 'failing-c++: refusing to compile' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    env = dict(os.environ, RNNBENCH_EXT_DIR=str(tmp_path / "ext"), CXX=str(fake), RNNBENCH_FASTPATH="1")
+    for attempt in ("first", "second"):
+        proc = subprocess.run([sys.executable, "-c", FALLBACK_SCRIPT], env=env, cwd=ROOT, capture_output=True,
+                              text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr
-        lines = proc.stdout.split("\n")
-        assert lines[0].startswith("nn: C++ fast path unavailable"), proc.stdout
-        assert lines[1] == "False"
-    assert list(tmp_path.glob("*.failed")) and not list(tmp_path.glob("*.so"))
+        report = json.loads(proc.stdout.splitlines()[-1])
+        status = report["status"]
+        assert not status["available"] and status["enabled"] and status["library"] is None, status
+        assert status["reason"].startswith("C++ fast path unavailable, using nn.*: "), status
+        assert str(fake) in status["reason"], status["reason"]
+        if attempt == "second":
+            assert "an earlier build failed" in status["reason"], status["reason"]
+        # the warning names the compiler (and, on the first attempt, relays what it printed)
+        warning = next((line for line in proc.stderr.splitlines() if "C++ fast path unavailable" in line), "")
+        assert str(fake) in warning, proc.stderr
+        if attempt == "first":
+            assert "failing-c++: refusing to compile" in proc.stderr
+        assert report["paths"] == [f"nn: {status['reason']}"], report["paths"]
+        assert report["differ"] == []
+        assert report["modern_compiled"] == [False, False]
+        assert report["glu_equal"] and report["lru"] == [True, True]
+    assert calls.read_text().splitlines() == ["called"]  # once: the second process read the remembered failure
+    assert list((tmp_path / "ext").glob("*.failed")) and not list((tmp_path / "ext").glob("*.so"))
 
 
+@compiled
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("hidden", [32, 64, 128, 256, 40])
 def test_every_width_the_row_kernels_are_compiled_for(arch, hidden):
@@ -308,6 +403,7 @@ def test_every_width_the_row_kernels_are_compiled_for(arch, hidden):
                      input_size=3 if on else 20, hidden=hidden, batch_first=on)
 
 
+@compiled
 @pytest.mark.parametrize("arch", ARCHS)
 def test_float32_at_the_benchmarks_size(arch):
     """B=64, H=64, input 2, T=200 (benchmarks/cell_speed.py): outputs and weight gradients within 1e-5 of nn.*."""
@@ -350,6 +446,7 @@ def _recurrence_and_grads(a, b, h0, switch, monkeypatch):
     return [h, last, a.grad, b.grad] + ([] if h0 is None else [h0.grad])
 
 
+@compiled
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.complex64, torch.complex128])
 @pytest.mark.parametrize("varying", [False, True])
 @pytest.mark.parametrize("with_h0", [False, True])
@@ -368,18 +465,25 @@ def test_compiled_linear_recurrence_equals_the_loop(dtype, varying, with_h0, mon
     b = torch.randn(steps, batch, units, dtype=dtype, generator=gen)
     h0 = torch.randn(batch, units, dtype=dtype, generator=gen) if with_h0 else None
     assert scan._compiled(a, b, 0, h0) is not None  # the compiled path runs this case
-    compiled = _recurrence_and_grads(a, b, h0, "1", monkeypatch)
+    fast = _recurrence_and_grads(a, b, h0, "1", monkeypatch)
     loop = _recurrence_and_grads(a, b, h0, "classic", monkeypatch)
     tol = 1e-5 if dtype in (torch.float32, torch.complex64) else 1e-12
-    for got, want in zip(compiled, loop, strict=True):
+    for got, want in zip(fast, loop, strict=True):
         assert torch.allclose(got, want, rtol=tol, atol=tol * want.abs().max().item())
 
 
+@compiled
+def test_compiled_recurrence_where_it_applies():
+    from rnnbench.archs import scan
+
+    assert scan._compiled(torch.rand(4), torch.randn(6, 2, 4), 0, None) is not None
+
+
 def test_compiled_recurrence_only_where_it_applies(monkeypatch):
+    """Where it does not apply the loop of torch operators runs, whether or not the extension is built."""
     from rnnbench.archs import scan
 
     a, b = torch.rand(4), torch.randn(6, 2, 4)
-    assert scan._compiled(a, b, 0, None) is not None
     assert scan._compiled(a, b, 1, None) is None  # batch-major: the loop
     assert scan._compiled(a.to(torch.bfloat16), b.to(torch.bfloat16), 0, None) is None
     monkeypatch.setenv("RNNBENCH_FASTPATH", "classic")

@@ -1,4 +1,8 @@
-"""LRU's block tail (rnnbench/archs/mix.py): the compiled node equals torch's ops, and runs only where it applies."""
+"""LRU's block tail (rnnbench/archs/mix.py): the compiled node equals torch's ops, and runs only where it applies.
+
+Tests of the compiled node (`@compiled`) are slow (they build the extension, or load what a build left) and
+skipped where it cannot be built; collecting or deselecting them builds nothing.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,19 @@ from rnnbench.archs import fastpath
 from rnnbench.archs.lru import LRU
 from rnnbench.archs.mix import _compiled, glu_residual, reference
 
-pytestmark = pytest.mark.skipif(fastpath.ops() is None, reason="the C++ extension could not be built here")
+
+@pytest.fixture(scope="module")
+def extension():
+    if fastpath.compiler() is None:
+        pytest.skip("no C++ compiler: the tail runs on torch's ops (tests/test_fastpath.py tests that fallback)")
+    status = fastpath.status()
+    assert status["available"], status["reason"]
+
+
+def compiled(test):
+    """Marks a test of the compiled node: slow, and skipped where there is no compiler."""
+    return pytest.mark.slow(pytest.mark.usefixtures("extension")(test))
+
 
 TOL = {torch.float64: 1e-12, torch.float32: 1e-5}
 
@@ -20,6 +36,7 @@ def _close(actual, expected, tol, what):
     assert err <= tol * max(scale, 1e-30), f"{what}: max error {err:.3g} against max |torch| {scale:.3g}"
 
 
+@compiled
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("shape", [(100, 64, 16), (37, 7, 16), (5, 16), (3, 1, 24)],
                          ids=["blocks", "block-and-a-part", "under-a-block", "one-row-each"])
@@ -44,6 +61,7 @@ def test_values_and_every_gradient_equal_torchs_ops(dtype, shape, bias):
         _close(glu_residual(v, res, linear), ref, TOL[dtype], "output without grad")
 
 
+@compiled
 def test_gelu_far_out_and_at_zero():
     """erf's approximation where it is least exact (|x| ~ 1-3) and GELU's saturation: within 1e-6 of torch."""
     linear = torch.nn.Linear(8, 16)
@@ -55,6 +73,7 @@ def test_gelu_far_out_and_at_zero():
     _close(g, g_ref, 1e-6, "d/dv")
 
 
+@compiled
 def test_nan_propagates():
     linear = torch.nn.Linear(4, 8)
     v = torch.zeros(2, 4)
@@ -63,17 +82,24 @@ def test_nan_propagates():
     assert out[0].isnan().all() and not out[1].isnan().any()
 
 
+@compiled
+def test_runs_where_it_applies():
+    assert _compiled(torch.randn(3, 4), torch.randn(3, 4), torch.nn.Linear(4, 8)) is not None
+
+
 def test_only_where_it_applies(monkeypatch):
+    """Elsewhere torch's ops run (with the same values), whether or not the extension is built."""
     linear = torch.nn.Linear(4, 8)
     v, res = torch.randn(3, 4), torch.randn(3, 4)
-    assert _compiled(v, res, linear) is not None
-    assert _compiled(v.half(), res.half(), linear.half()) is None
+    assert _compiled(v.half(), res.half(), torch.nn.Linear(4, 8).half()) is None
     assert _compiled(v, res, torch.nn.Linear(4, 6)) is None  # not a GLU's 2H
     for value in ("classic", "0"):
         monkeypatch.setenv("RNNBENCH_FASTPATH", value)
-        assert _compiled(v, res, torch.nn.Linear(4, 8)) is None
+        assert _compiled(v, res, linear) is None
+        assert torch.equal(glu_residual(v, res, linear), reference(v, res, linear))
 
 
+@compiled
 @pytest.mark.parametrize("per_step", [True, False], ids=["every-step", "last-step"])
 def test_lru_trains_alike_with_and_without_it(monkeypatch, per_step):
     """An LRU's loss and every parameter's gradient, variable lengths, two layers, float64: with the compiled tail

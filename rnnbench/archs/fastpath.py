@@ -84,7 +84,9 @@ def _cpu_flags() -> set[str]:
     return set()
 
 
-def _compiler() -> str | None:
+def compiler() -> str | None:
+    """The C++ compiler a build would run: `CXX` where it names one on PATH (or a path), else c++, g++ or
+    clang++; None when there is none."""
     for name in (os.environ.get("CXX"), "c++", "g++", "clang++"):
         if name and shutil.which(name):
             return shutil.which(name)
@@ -119,16 +121,16 @@ def library_path() -> Path:
     key.update(torch.__version__.encode())
     key.update(os.path.dirname(torch.__file__).encode())
     key.update(" ".join(_build_flags()).encode())
-    key.update(str(_compiler()).encode())
+    key.update(str(compiler()).encode())
     return cache_dir() / f"rnnbench_fastpath_{key.hexdigest()[:16]}.so"
 
 
 def _compile(target: Path) -> None:
     from torch.utils import cpp_extension  # only when building: it imports setuptools
 
-    cxx = _compiler()
+    cxx = compiler()
     if cxx is None:
-        raise RuntimeError("no C++ compiler found (set CXX, or install g++)")
+        raise RuntimeError("no C++ compiler found (looked for $CXX, c++, g++, clang++: set CXX, or install g++)")
     includes = [f"-I{p}" for p in cpp_extension.include_paths()]
     libdirs = cpp_extension.library_paths()
     tmp = target.with_suffix(f".{os.getpid()}.tmp.so")
@@ -138,11 +140,12 @@ def _compile(target: Path) -> None:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         tmp.unlink(missing_ok=True)
-        raise RuntimeError(f"compiling {SOURCE.name} took more than {BUILD_TIMEOUT_S:.0f} s") from None
+        raise RuntimeError(f"{cxx} took more than {BUILD_TIMEOUT_S:.0f} s to compile {SOURCE.name}") from None
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
         error = _Interrupted if proc.returncode < 0 else RuntimeError  # a signal (e.g. the OOM killer): try again
-        raise error(f"compiling {SOURCE.name} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        # the compiler's path leads the message: the one line the fallback's warning and status() show
+        raise error(f"{cxx} failed to compile {SOURCE.name} (exit status {proc.returncode}):\n{proc.stderr[-3000:]}")
     os.replace(tmp, target)
 
 
