@@ -16,14 +16,16 @@ from pydantic import ValidationError as PydanticValidationError
 from flows import cli
 from flows.api_server import LocalApi, RuntimeStartError
 from rnnbench import storage
+from rnnbench.archs import ARCHS
 from rnnbench.archs.switch import fast_path_enabled
-from rnnbench.config import DEFAULT_GRIDS, PRESETS, CompareConfig, ModelOptions, from_preset
+from rnnbench.config import PRESETS, CompareConfig, ModelOptions, ProblemGrid, from_preset
 from rnnbench.memory import malloc_setting
+from rnnbench.problems import PROBLEMS, get_problem
 from rnnbench.sizing import check_fits
 
 USAGE = """Train every architecture on every problem, sequence length and seed; write metrics and a report.
 
-    python -m flows.compare                   # preset 'quick': all 8 archs where they part (~10 min, 2 cores)
+    python -m flows.compare                   # preset 'quick': every arch where they part (~10 min, 2 cores)
     python -m flows.compare --preset seed     # the notebook's grid and budgets, 3 seeds: its claims, tested
     python -m flows.compare --preset full --subset 1/100   # a slice of the literature's grid; the plan prices all
     python -m flows.compare --preset smoke    # 3 archs x 3 problems at tiny sizes (about a minute)
@@ -90,10 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m flows.compare", description=USAGE, epilog=ENVIRONMENT,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
-    add("--preset", default="quick", help=f"starting grid: {', '.join(sorted(PRESETS))} (default: quick, the "
-        "eight archs on problems and lengths that separate them)")
-    add("--problems", type=cli.names, help="comma-separated problems to keep from the preset's grid")
-    add("--archs", type=cli.names, help="comma-separated architectures (default: the preset's)")
+    add("--preset", default="quick", help=f"starting grid: {', '.join(sorted(PRESETS))} (default: quick, every "
+        "registered arch on problems and lengths that separate them; full: every registered arch and problem)")
+    add("--problems", type=cli.names, help=f"comma-separated problems: the preset's grid for each it has, else "
+        f"the problem's own default grid; registered: {', '.join(PROBLEMS)}")
+    add("--archs", type=cli.names, help=f"comma-separated architectures (default: the preset's); registered: "
+        f"{', '.join(ARCHS)}")
     add("--seq-lens", type=cli.ints, help="comma-separated sequence lengths, replacing every problem's")
     add("--min-len", type=int, help="variable-length sequences: each length ~ U{MIN_LEN..T}, padded to T and "
         "packed in training (every problem but sequential_digits, whose images have 64 pixels; default: fixed "
@@ -145,8 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--recurrent-init", help="default, orthogonal, or identity (IRNN, rnn_relu only)")
     g.add_argument("--arch-option", action="append", metavar="ARCH.KEY=VALUE",
                    help="an architecture's own setting, applied to that arch's runs, e.g. lru.r_max=0.999 or "
-                   "indrnn.recurrent_max=1.01; repeatable or comma-separated. Keys: lru.r_min, lru.r_max, "
-                   "lru.max_phase, lru.state_size, indrnn.recurrent_max, indrnn.input_init_std, lstm.forget_bias; "
+                   "indrnn.recurrent_max=1.01; repeatable or comma-separated. Keys: "
+                   f"{', '.join(f'{name}.{o.name}' for name, arch in ARCHS.items() for o in arch.arch_options)}; "
                    "defaults from each paper (rnnbench/archs/__init__.py); recorded as opt_ARCH_KEY columns")
     return parser
 
@@ -169,13 +173,11 @@ def config_from_args(args: argparse.Namespace) -> CompareConfig:
     base = PRESETS[args.preset]()
     grids = base["grids"]
     if args.problems:
-        from rnnbench.problems import get_problem
-
         for name in args.problems:
             get_problem(name)
         known = {g.problem for g in grids}
         grids = [g for g in grids if g.problem in args.problems] + [
-            DEFAULT_GRIDS[p]() for p in args.problems if p not in known]
+            ProblemGrid.default(p) for p in args.problems if p not in known]
     overrides = {k: v for k, v in (("seq_lens", args.seq_lens), ("hidden_size", args.hidden_size),
                                    ("steps", args.steps), ("min_len", args.min_len)) if v is not None}
     grids = [g.model_copy(update=overrides) for g in grids]

@@ -1,4 +1,5 @@
-"""Typed configuration: a comparison config (presets + overrides) expands into one RunSpec per job."""
+"""Typed configuration: a comparison config (presets built from the registries + overrides) expands into one RunSpec
+per job."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
-from rnnbench.archs import get_arch
+from rnnbench.archs import ARCHS, get_arch
+from rnnbench.archs.options import RunShape, check_arch_options, resolve
 from rnnbench.datasets import DatasetSpec
-from rnnbench.problems import get_problem
+from rnnbench.matching import matched_hidden_sizes, parse_match
+from rnnbench.problems import PROBLEMS, DefaultGrid, check_eval_lens, check_min_len, get_problem
 from rnnbench.sizing import auto_n_train
 
 RecurrentInit = Literal["default", "orthogonal", "identity"]
@@ -41,8 +44,6 @@ class ModelOptions(BaseModel):
     @field_validator("arch_options", mode="before")
     @classmethod
     def _known_arch_options(cls, value):
-        from rnnbench.archs.options import check_arch_options
-
         return check_arch_options(value)  # typed, sorted by key; ValueError naming an unknown key or a bad value
 
     @model_validator(mode="after")
@@ -79,8 +80,6 @@ class ModelOptions(BaseModel):
         """Every own option of `arch` for one run, by name: given here (this arch's keys of arch_options, or the
         field an older flag fills), else the paper's default, else derived from the run (IndRNN's bound from
         seq_len); None where the module keeps its own init. What the run builds with and records."""
-        from rnnbench.archs.options import RunShape, resolve
-
         given = dict(self.arch_options)
         for option in get_arch(arch).arch_options:
             value = getattr(self, option.field) if option.field else None
@@ -145,7 +144,7 @@ class RunSpec(BaseModel):
         """Raise ValueError naming the bad value for combinations pydantic cannot see."""
         problem = get_problem(self.problem)
         if self.eval_lens:
-            problem.check_eval_lens(self.eval_lens, self.seq_len)
+            check_eval_lens(self.problem, self.eval_lens, self.seq_len)
         arch = get_arch(self.arch)
         problem.check_seq_len(self.seq_len)
         m = self.model
@@ -166,7 +165,7 @@ class RunSpec(BaseModel):
             raise ValueError(f"recurrent_init={m.recurrent_init!r} is not available for {self.arch!r}; "
                              f"choose from {', '.join(arch.recurrent_inits)}")
         if self.min_len:
-            problem.check_min_len(self.min_len, self.seq_len)
+            check_min_len(self.problem, self.min_len, self.seq_len)
         if self.n_train < self.batch_size:
             raise ValueError(f"n_train={self.n_train} is smaller than one batch (batch_size={self.batch_size})")
         if self.eval_every > self.steps:
@@ -186,6 +185,16 @@ class ProblemGrid(BaseModel):
     n_val: int | None = Field(None, ge=1, description="this problem's validation rows; None: the config's")
     n_test: int | None = Field(None, ge=1, description="this problem's test rows; None: the config's (a problem "
                                "with a fixed pool of examples, sequential_digits, holds fewer)")
+
+    @classmethod
+    def default(cls, problem: str) -> ProblemGrid:
+        """The grid the problem declares (`Problem.default_grid`): what --problems runs where a preset has none."""
+        declared = getattr(get_problem(problem), "default_grid", None)
+        if not isinstance(declared, DefaultGrid):
+            raise ValueError(f"problem {problem!r} declares no default grid: give its class default_grid = "
+                             "DefaultGrid(seq_lens=(...), hidden_size=..., steps=...) (rnnbench/problems/base.py)")
+        return cls(problem=problem, seq_lens=list(declared.seq_lens), hidden_size=declared.hidden_size,
+                   steps=declared.steps, n_val=declared.n_val, n_test=declared.n_test)
 
 
 class CompareConfig(BaseModel):
@@ -283,8 +292,6 @@ class CompareConfig(BaseModel):
         for grid in self.grids:
             hidden = {arch: grid.hidden_size for arch in self.archs}
             if self.match:
-                from rnnbench.matching import matched_hidden_sizes
-
                 hidden = matched_hidden_sizes(self.match, grid.problem, self.archs, self.model)
             for seq_len in grid.seq_lens:
                 for arch in self.archs:
@@ -341,19 +348,9 @@ def parse_eval_len(text: str, seq_len: int) -> int:
     return length
 
 
-MATCH_KINDS = ("params", "state")
-
-
-def parse_match(text: str) -> tuple[str, int]:
-    """'params=20000' or 'state=128' -> (kind, target); raises ValueError naming the value."""
-    kind, _, value = text.partition("=")
-    if kind not in MATCH_KINDS or not value.isdigit() or int(value) < 1:
-        raise ValueError(f"match {text!r}: expected params=N or state=N with N a positive integer")
-    return kind, int(value)
-
-
 def _seed_grids() -> list[ProblemGrid]:
-    # the notebook's grid and budgets: epochs x batches per epoch = updates
+    # the notebook's grid and budgets (epochs x batches per epoch = updates): its own, whatever the problems'
+    # defaults become
     return [
         ProblemGrid(problem="copy_memory", seq_lens=[50], hidden_size=64, steps=1000),
         ProblemGrid(problem="sequential_xor", seq_lens=[20], hidden_size=32, steps=500),
@@ -370,25 +367,6 @@ def _smoke_grids() -> list[ProblemGrid]:
     ]
 
 
-# one grid per problem, used when --problems names a problem the chosen preset lacks
-DEFAULT_GRIDS = {
-    "copy_memory": lambda: ProblemGrid(problem="copy_memory", seq_lens=[50], hidden_size=64, steps=1000),
-    "sequential_xor": lambda: ProblemGrid(problem="sequential_xor", seq_lens=[20], hidden_size=32, steps=500),
-    "adding": lambda: ProblemGrid(problem="adding", seq_lens=[50, 100, 200], hidden_size=64, steps=500),
-    "copy_sequence": lambda: ProblemGrid(problem="copy_sequence", seq_lens=[10], hidden_size=64, steps=1000),
-    "selective_copy": lambda: ProblemGrid(problem="selective_copy", seq_lens=[32], hidden_size=64, steps=1000),
-    "temporal_order": lambda: ProblemGrid(problem="temporal_order", seq_lens=[50], hidden_size=32, steps=1000),
-    "parity": lambda: ProblemGrid(problem="parity", seq_lens=[10], hidden_size=32, steps=1000),
-    # the digits splits hold 180 validation and 360 test images (a fixed seeded split of sklearn's 1,797)
-    "sequential_digits": lambda: ProblemGrid(problem="sequential_digits", seq_lens=[64], hidden_size=64, steps=1000,
-                                             n_val=180, n_test=360),
-    "sequential_digits_permuted": lambda: ProblemGrid(problem="sequential_digits_permuted", seq_lens=[64],
-                                                      hidden_size=64, steps=1000, n_val=180, n_test=360),
-}
-ALL_ARCHS = ["rnn_tanh", "rnn_relu", "gru", "lstm", "indrnn", "mingru", "minlstm", "lru"]
-FULL_LENGTHS = [50, 100, 200, 500, 1000]
-
-
 def _quick_grids() -> list[ProblemGrid]:
     return [
         ProblemGrid(problem="adding", seq_lens=[50], hidden_size=32, steps=1500),
@@ -397,31 +375,49 @@ def _quick_grids() -> list[ProblemGrid]:
     ]
 
 
+FULL_LENGTHS = [50, 100, 200, 500, 1000]
+# full's first problem, the literature's headline one; the rest follow in registry order. Kept first so that a
+# `--subset i/n` of full picks the same jobs as it did before full was built from the registry
+FULL_FIRST = "adding"
+
+
+def _defined_at(problem: str, seq_len: int) -> bool:
+    try:
+        get_problem(problem).check_seq_len(seq_len)
+    except ValueError:
+        return False
+    return True
+
+
 def _full_grids() -> list[ProblemGrid]:
-    # budgets from the published reference points (PROBLEMS.md): LSTM needs ~4k updates at T=100 and ~10k at
-    # T=500 on adding and fails T=1000 in 20k, so every length gets 20k updates (early stop ends solved runs)
+    # every registered problem (plugins' included) at each length of FULL_LENGTHS it is defined at, else at its own
+    # (the digits' 64 pixels), with the budgets of the published reference points (PROBLEMS.md): LSTM needs ~4k
+    # updates at T=100 and ~10k at T=500 on adding and fails T=1000 in 20k, so every length gets 20k updates
+    # (early stop ends solved runs)
     grids = []
-    for name in ("adding", "copy_memory", "sequential_xor", "copy_sequence", "selective_copy", "temporal_order",
-                 "parity"):
-        grids.append(ProblemGrid(problem=name, seq_lens=FULL_LENGTHS, hidden_size=128, steps=20_000))
-    for name in ("sequential_digits", "sequential_digits_permuted"):
-        grids.append(DEFAULT_GRIDS[name]().model_copy(update={"hidden_size": 128, "steps": 20_000}))
+    for name in sorted(PROBLEMS, key=lambda name: name != FULL_FIRST):
+        grid = ProblemGrid.default(name)
+        lengths = [t for t in FULL_LENGTHS if _defined_at(name, t)] or grid.seq_lens
+        grids.append(grid.model_copy(update={"seq_lens": lengths, "hidden_size": 128, "steps": 20_000}))
     return grids
 
 
+# Each preset is built when it is asked for, from the registries as they are then (plugins included): `full` and
+# `quick` run every registered arch, `full` every registered problem; `seed`, `smoke` and quick's problems are
+# chosen grids.
 PRESETS = {
     # the notebook's grid at its budgets, over 3 seeds: a verdict needs counts, one seed is an anecdote
     "seed": lambda: {"grids": _seed_grids(), "archs": ["rnn_tanh", "gru", "lstm"], "seeds": 3},
     "smoke": lambda: {"grids": _smoke_grids(), "archs": ["rnn_tanh", "gru", "lstm"], "seeds": 1,
                       "batch_size": 32, "lr": 3e-3, "n_test": 256, "eval_points": 5},
-    # the default: all eight archs on three problems and lengths where, in probes on this machine, some archs
-    # solve within the budget and others stay at chance (adding: gated cells; temporal order: GRU and IndRNN;
-    # selective copy: LRU); ~10 minutes on 2 CPU cores
-    "quick": lambda: {"grids": _quick_grids(), "archs": ALL_ARCHS, "seeds": 3, "lr": 3e-3, "n_test": 500,
+    # the default: every arch on three problems and lengths where, in probes on this machine, some archs solve
+    # within the budget and others stay at chance (adding: gated cells; temporal order: GRU and IndRNN; selective
+    # copy: LRU); ~10 minutes on 2 CPU cores for the eight built-in archs
+    "quick": lambda: {"grids": _quick_grids(), "archs": list(ARCHS), "seeds": 3, "lr": 3e-3, "n_test": 500,
                       "n_val": 256, "eval_points": 20},
     # the literature's grid: every arch x problem x T in {50..1000} x 3 learning rates x 3 seeds; sized for a GPU
     # or a cluster (the plan says how long it would take here; --subset runs a slice)
-    "full": lambda: {"grids": _full_grids(), "archs": ALL_ARCHS, "seeds": 3, "lrs": [3e-4, 1e-3, 3e-3],
+    "full": lambda: {"grids": _full_grids(), "archs": list(ARCHS), "seeds": 3, "lrs": [3e-4, 1e-3, 3e-3],
                      "eval_points": 40},
 }
 

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rnnbench import storage
-from rnnbench.problems import get_problem
+from rnnbench.problems import check_min_len, get_problem
 
 Split = Literal["train", "test", "val"]
 # the position is the split's seed-stream key: "val" is appended so train and test files keep their bytes
@@ -53,7 +53,7 @@ class DatasetSpec:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         problem.check_rows(self.n_rows, self.split)
         if self.variable:
-            problem.check_min_len(self.min_len, self.seq_len)
+            check_min_len(self.problem, self.min_len, self.seq_len)
 
     @property
     def filename(self) -> str:

@@ -70,9 +70,9 @@ def _modern_counts(I: int, H: int, L: int, b: int, N: int) -> dict[str, tuple[in
     }
 
 
-def _constructor(arch: str) -> Callable[..., nn.Module]:
+def _constructor(arch: str) -> Callable[..., nn.Module] | None:
     # the registry's builders take **options (they import their module lazily), so their signatures say
-    # nothing: ask the core classes themselves
+    # nothing: ask the built-in core classes themselves (None for an arch a plugin added)
     from rnnbench.archs.indrnn import IndRNN
     from rnnbench.archs.lru import LRU
     from rnnbench.archs.mingru import MinGRU
@@ -80,15 +80,18 @@ def _constructor(arch: str) -> Callable[..., nn.Module]:
 
     modern = {"indrnn": IndRNN, "mingru": MinGRU, "minlstm": MinLSTM, "lru": LRU}
     get_arch(arch)
-    return ClassicCore.__init__ if arch in CELLS else modern[arch].__init__
+    return ClassicCore.__init__ if arch in CELLS else modern[arch].__init__ if arch in modern else None
 
 
 def _arch_kwarg_names(arch: str) -> set[str]:
-    """Keyword options of the arch's core beyond the ones every inspection function takes explicitly."""
+    """Keyword options of the arch's core beyond the ones every inspection function takes explicitly (for an arch
+    a plugin added, the options it declares)."""
     fixed = {"self", "arch", "input_size", "hidden_size", "num_layers", "bias", "dropout", "bidirectional",
              "proj_size"}
-    params = inspect.signature(_constructor(arch)).parameters
-    return {name for name in params if name not in fixed}
+    constructor = _constructor(arch)
+    if constructor is None:
+        return {option.name for option in get_arch(arch).arch_options}
+    return {name for name in inspect.signature(constructor).parameters if name not in fixed}
 
 
 def _positive(value: int, what: str) -> None:
@@ -172,8 +175,8 @@ def _formula(arch: str, input_size: int, hidden_size: int, num_layers: int, bidi
     N = arch_kwargs.get("state_size") or H
     modern = _modern_counts(I, H, L, b, N)
     if arch not in modern:
-        raise NotImplementedError(f"no closed-form parameter count for arch {arch!r}; add one to "
-                                  f"rnnbench/inspection.py")
+        raise ValueError(f"arch {arch!r} has no closed-form parameter count; rnnbench/inspection.py has one for "
+                         f"{', '.join([*CELLS, *modern])}")
     return modern[arch]
 
 

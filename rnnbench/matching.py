@@ -6,6 +6,15 @@ from rnnbench.problems import get_problem
 
 MAX_HIDDEN = 4096
 TOLERANCE = 0.10  # a race is refused when an arch cannot come within 10% of the target
+MATCH_KINDS = ("params", "state")
+
+
+def parse_match(text: str) -> tuple[str, int]:
+    """'params=20000' or 'state=128' -> (kind, target); raises ValueError naming the value."""
+    kind, _, value = text.partition("=")
+    if kind not in MATCH_KINDS or not value.isdigit() or int(value) < 1:
+        raise ValueError(f"match {text!r}: expected params=N or state=N with N a positive integer")
+    return kind, int(value)
 
 
 def model_size(kind: str, arch: str, problem_name: str, hidden_size: int, model) -> int:
@@ -47,8 +56,6 @@ def closest(kind: str, target: int, arch: str, problem_name: str, model) -> tupl
 def matched_hidden_sizes(match: str, problem_name: str, archs: list[str], model) -> dict[str, int]:
     """arch -> hidden size for `match` ('params=N' or 'state=N'); raises ValueError, with the nearest
     achievable sizes of every arch that cannot come within 10% of N."""
-    from rnnbench.config import parse_match
-
     kind, target = parse_match(match)
     chosen, misses = {}, []
     for arch in archs:

@@ -27,6 +27,17 @@ OPTION_PREFIX = "opt_"
 # compared at their chosen cells
 CHOICE = ("problem", "seq_len", "arch")
 PAIRING = ("problem", "seq_len")
+# what `summarize` computes for each cell, after the cell's own columns (typed as in the metrics): declared, so that
+# a column that is all null, or a summary without rows, keeps its type; schemas/summary.py checks the values
+SUMMARY_COLUMNS = {
+    "metric_name": pl.String, "higher_is_better": pl.Boolean, "n_seeds": pl.Int64, "n_ok": pl.Int64,
+    "n_diverged": pl.Int64, "n_failed": pl.Int64, "n_solved": pl.Int64, "n_beats_baseline": pl.Int64,
+    "n_at_baseline": pl.Int64, "n_worse": pl.Int64, "median": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64,
+    "baseline": pl.Float64, "score": pl.Float64, "verdict": pl.String, "verdict_text": pl.String,
+    "median_steps_to_solve": pl.Float64, "median_steps_done": pl.Float64, "params": pl.Int64,
+    "state_size": pl.Int64, "median_train_seconds": pl.Float64, "solved_rule": pl.String, "val_median": pl.Float64,
+    "chosen": pl.Boolean,
+}
 
 RULES = (
     "Each run first gets its own outcome: *solved* when its test metric meets the problem's pre-registered rule; "
@@ -182,9 +193,8 @@ def summarize(metrics: pl.DataFrame) -> pl.DataFrame:
     for row in rows:
         key = tuple(row[k] for k in CHOICE)
         row["chosen"] = best[key] is row if key in best else _first_of(rows, row)
-    from schemas.summary import summary_frame
-
-    return summary_frame(rows)
+    cell_types = {name: dtype for name, dtype in metrics.schema.items() if name in cell_keys}  # the metrics' order
+    return pl.DataFrame(rows, schema={**cell_types, **SUMMARY_COLUMNS}, strict=False)
 
 
 def _val_better(a: dict, b: dict) -> bool:
@@ -307,5 +317,5 @@ def findings(summary: pl.DataFrame, comparisons: pl.DataFrame) -> list[str]:
     return out
 
 
-__all__ = ["CELL", "OUTCOMES", "RULES", "VERDICTS", "cell_columns", "cell_verdict", "compare_archs", "findings",
-           "median_interval", "run_outcome", "summarize"]
+__all__ = ["CELL", "OUTCOMES", "RULES", "SUMMARY_COLUMNS", "VERDICTS", "cell_columns", "cell_verdict", "compare_archs",
+           "findings", "median_interval", "run_outcome", "summarize"]

@@ -8,6 +8,8 @@ from pandera.errors import SchemaError, SchemaErrors
 
 from rnnbench import storage
 from rnnbench.archs import ARCHS
+from rnnbench.archs.options import option_columns
+from rnnbench.archs.spec import ArchOption
 from rnnbench.problems import PROBLEMS
 from rnnbench.verdicts import OUTCOMES
 from schemas.errors import Failure, ValidationError
@@ -21,9 +23,8 @@ class RunKey(pap.DataFrameModel):
     run_id: str = pap.Field(nullable=False)
 
 
-class CellKey(pap.DataFrameModel):
-    """What makes a cell (rnnbench.verdicts.CELL): problem, length, arch and every setting that can be swept.
-    Shared by the metrics (one row per run) and the summary (one row per cell)."""
+class _Settings(pap.DataFrameModel):
+    """The settings every run has (CellKey adds each arch's own options)."""
 
     problem: str  # registered names, checked at validation time: plugins may add some (rnnbench/plugins.py)
     arch: str
@@ -40,14 +41,30 @@ class CellKey(pap.DataFrameModel):
     lr: float = pap.Field(gt=0)
     steps: int = pap.Field(ge=1)
     batch_size: int = pap.Field(ge=1)
-    # each arch's own options as its run built with them (--arch-option; defaults and sources in
-    # rnnbench/archs/__init__.py, one column per option there), null on the other archs' rows
-    opt_indrnn_recurrent_max: float = pap.Field(gt=0, nullable=True)  # 2^(1/seq_len) unless given
-    opt_indrnn_input_init_std: float = pap.Field(gt=0, nullable=True)  # null: nn.Linear's init
-    opt_lru_r_min: float = pap.Field(ge=0, lt=1, nullable=True)
-    opt_lru_r_max: float = pap.Field(gt=0, le=1, nullable=True)
-    opt_lru_max_phase: float = pap.Field(gt=0, nullable=True)
-    opt_lru_state_size: int = pap.Field(ge=1, nullable=True)
+
+
+def _option_field(option: ArchOption) -> pap.Field:
+    """An arch option's column: its declared range (or choices), null on the other archs' rows."""
+    checks: dict = {"isin": list(option.choices)} if option.choices else {}
+    if option.low is not None:
+        checks["gt" if option.low_open else "ge"] = option.low
+    if option.high is not None:
+        checks["lt" if option.high_open else "le"] = option.high
+    return pap.Field(nullable=True, **checks)
+
+
+# each arch's own options as its run built with them (--arch-option): one opt_<arch>_<name> column per option that
+# the registry declares, plugins' included (rnnbench/archs/__init__.py has the defaults and their sources), so an
+# arch brings its columns with it
+_OPTIONS = {column: option for column, (_, option) in option_columns().items()}
+CellKey = type("CellKey", (_Settings,), {
+    "__module__": __name__,
+    "__doc__": "What makes a cell (rnnbench.verdicts.CELL): problem, length, arch and every setting that can be "
+               "swept, each arch's own options included. Shared by the metrics (one row per run) and the summary "
+               "(one row per cell).",
+    "__annotations__": {column: option.type for column, option in _OPTIONS.items()},
+    **{column: _option_field(option) for column, option in _OPTIONS.items()},
+})
 
 
 class Metrics(RunKey, CellKey):

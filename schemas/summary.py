@@ -58,10 +58,4 @@ class Summary(CellKey):
                                      | (pl.col("ci_high") <= 1.0))
 
 
-def summary_frame(rows: list[dict]) -> pl.DataFrame:
-    """Rows -> a frame with the schema's column types even when a column is all null (or there are no rows)."""
-    dtypes = {name: col.dtype.type for name, col in Summary.to_schema().columns.items()}
-    return pl.DataFrame(rows, schema=dtypes, strict=False)
-
-
-__all__ = ["Summary", "summary_frame"]
+__all__ = ["Summary"]

@@ -18,7 +18,7 @@ from rnnbench import datasets
 from rnnbench.datasets import DatasetSpec
 from rnnbench.losses import masked_loss
 from rnnbench.model import build_model
-from rnnbench.problems import PROBLEMS, get_problem
+from rnnbench.problems import PROBLEMS, check_min_len, get_problem
 from rnnbench.problems import sequential_digits as digits_module
 from rnnbench.problems.base import decode_one_hot, one_hot, sequence_cross_entropy
 from rnnbench.problems.copy_sequence import CopySequence
@@ -161,6 +161,8 @@ def test_variable_length_only_where_defined():
     for name in ("sequential_digits", "sequential_digits_permuted"):
         with pytest.raises(ValueError, match="problems with one: adding, copy_memory, copy_sequence, parity, "
                                              "selective_copy, sequential_xor, temporal_order"):
+            check_min_len(name, 5, 64)
+        with pytest.raises(ValueError, match=f"min_len=5: problem '{name}' has no variable-length form"):
             get_problem(name).check_min_len(5, 64)
 
 

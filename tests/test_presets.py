@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flows import compare_args
-from rnnbench.config import DEFAULT_GRIDS, PRESETS, from_preset
+from rnnbench.config import PRESETS, ProblemGrid, from_preset
 from rnnbench.matching import model_size
 from rnnbench.problems import PROBLEMS
 from rnnbench.scheduling import plan_text
@@ -118,7 +118,32 @@ def test_any_problem_can_be_asked_for_by_name():
     for name in PROBLEMS:
         c = config("--preset", "seed", "--problems", name, "--archs", "gru", "--seeds", "1")
         assert {r.problem for r in c.runs()} == {name}
-    assert set(DEFAULT_GRIDS) == set(PROBLEMS)
+        # the preset's grid where it has one, else the problem's own
+        assert c.grids == ([g for g in from_preset("seed").grids if g.problem == name] or [ProblemGrid.default(name)])
+
+
+def test_presets_built_from_the_registries_keep_their_grids():
+    """What each preset ran before it was built from the registries: quick and full take every registered arch,
+    full every registered problem at every length of 50..1000 it is defined at (adding first, so that a --subset
+    of full picks the jobs it did), smoke, seed and quick's problems are chosen."""
+    archs = ["rnn_tanh", "rnn_relu", "gru", "lstm", "indrnn", "mingru", "minlstm", "lru"]
+
+    def grids(name):
+        return [(g.problem, g.seq_lens, g.hidden_size, g.steps, g.n_val, g.n_test) for g in from_preset(name).grids]
+
+    lengths = [50, 100, 200, 500, 1000]
+    assert grids("full") == [(p, lengths, 128, 20_000, None, None) for p in (
+        "adding", "copy_memory", "sequential_xor", "copy_sequence", "selective_copy", "temporal_order", "parity")] + [
+        (p, [64], 128, 20_000, 180, 360) for p in ("sequential_digits", "sequential_digits_permuted")]
+    assert grids("quick") == [("adding", [50], 32, 1500, None, None), ("temporal_order", [50], 32, 1000, None, None),
+                              ("selective_copy", [16], 32, 1000, None, None)]
+    assert grids("seed") == [("copy_memory", [50], 64, 1000, None, None), ("sequential_xor", [20], 32, 500, None, None),
+                             ("adding", [50, 100, 200], 64, 500, None, None)]
+    assert grids("smoke") == [("copy_memory", [10], 16, 100, None, None), ("sequential_xor", [10], 16, 150, None, None),
+                              ("adding", [10], 16, 100, None, None)]
+    assert from_preset("full").archs == from_preset("quick").archs == archs
+    assert from_preset("seed").archs == from_preset("smoke").archs == ["rnn_tanh", "gru", "lstm"]
+    assert [len(from_preset(name).runs()) for name in ("full", "quick", "seed", "smoke")] == [2664, 72, 45, 9]
 
 
 def test_plan_is_printed_before_any_work(capsys, tmp_path, monkeypatch):
@@ -178,7 +203,7 @@ def test_a_job_that_would_not_fit_in_memory_is_refused(capsys, tmp_path):
     from rnnbench import sizing
 
     config = from_preset("seed", out=str(tmp_path / "out"), batch_size=4096, n_train=4096,
-                         grids=[DEFAULT_GRIDS["adding"]().model_copy(update={"seq_lens": [200_000]})])
+                         grids=[ProblemGrid.default("adding").model_copy(update={"seq_lens": [200_000]})])
     with pytest.raises(ValueError, match=r"one job \(adding, T=200000, rnn_tanh\) needs about .* of memory and this "
                                          r"machine has"):
         sizing.check_fits(config)

@@ -357,3 +357,38 @@ def test_constant_prediction_scores_the_analytic_baseline(name):
     assert metric == pytest.approx(p.baseline(seq_len), rel=0.03)
     assert p.score(metric, seq_len) == pytest.approx(0.0, abs=0.03)
     assert not p.solved(metric, seq_len)
+
+
+# ---- what every registered problem declares ----------------------------------------------------------------
+RULES = {  # the pre-registered rules (docs/PROBLEMS.md), as the report prints them
+    "copy_memory": "test MSE <= 0.1 x baseline (1/12)", "sequential_xor": "per-step test accuracy >= 0.99",
+    "adding": "test MSE <= 0.01", "copy_sequence": "test accuracy on the 10 recalled symbols >= 0.99",
+    "selective_copy": "per-token test accuracy at the 16 query steps >= 0.99",
+    "temporal_order": "test accuracy >= 0.99", "parity": "test accuracy >= 0.99",
+    "sequential_digits": "test accuracy >= 0.95", "sequential_digits_permuted": "test accuracy >= 0.95",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PROBLEMS))
+def test_declared_threshold_is_where_the_rule_flips(name):
+    from rnnbench import report
+
+    p = get_problem(name)
+    seq_len = p.default_grid.seq_lens[0]
+    assert p.solved_rule() == RULES[name]
+    threshold = p.solved_threshold(seq_len)
+    assert report.solved_threshold(name, seq_len) == threshold
+    if name == "copy_sequence":  # its rule reads recall accuracy, not its primary metric (cross-entropy)
+        assert threshold is None
+        return
+    beyond = np.nextafter(threshold, -np.inf if p.higher_is_better else np.inf)
+    assert p.solved(threshold, seq_len) and not p.solved(float(beyond), seq_len)
+    assert not p.solved(p.baseline(seq_len), seq_len)
+
+
+@pytest.mark.parametrize("name", sorted(PROBLEMS))
+def test_declared_default_grid_runs_at_lengths_the_problem_allows(name):
+    p = get_problem(name)
+    for seq_len in p.default_grid.seq_lens:
+        p.check_seq_len(seq_len)
+    assert p.default_grid.hidden_size >= 1 and p.default_grid.steps >= 1

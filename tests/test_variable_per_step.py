@@ -15,7 +15,7 @@ from rnnbench.config import from_preset
 from rnnbench.datasets import Dataset, DatasetSpec
 from rnnbench.losses import masked_loss
 from rnnbench.model import build_model
-from rnnbench.problems import PROBLEMS, get_problem
+from rnnbench.problems import PROBLEMS, check_min_len, get_problem
 from rnnbench.problems.base import one_hot, per_sequence_mean
 from rnnbench.train import Batches, score, train_and_evaluate
 from schemas.dataset import validate_table
@@ -43,7 +43,7 @@ def test_every_problem_with_a_length_free_answer_trains_on_variable_lengths():
         "adding", "copy_memory", "copy_sequence", "parity", "selective_copy", "sequential_xor", "temporal_order"]
     with pytest.raises(ValueError, match="problem 'sequential_digits' has no variable-length form; problems with "
                                          "one: adding, copy_memory, copy_sequence"):
-        get_problem("sequential_digits").check_min_len(5, 64)
+        check_min_len("sequential_digits", 5, 64)
     with pytest.raises(ValueError, match=r"min_len=8 must lie in \[16, seq_len=40\]"):
         get_problem("selective_copy").check_min_len(8, 40)
 

@@ -99,6 +99,15 @@ def test_diverged_runs_count_in_n_failed_runs_do_not():
     assert cell(runs(ADDING, ["failed", "failed"]))["verdict"] == "no result"
 
 
+def test_a_summary_keeps_the_schemas_types_where_a_column_is_all_null_or_there_are_no_rows():
+    """The library types its summary itself (it never imports the schemas): the schema agrees, cell by cell."""
+    failed = summarize(frame(runs(ADDING, ["failed", "failed"], "gru")))
+    assert failed["median"].dtype == pl.Float64 and failed["params"].dtype == pl.Int64
+    for summary in (failed, summarize(frame())):
+        validated(summary, Summary, "summary")
+        assert summary.columns == list(Summary.to_schema().columns)
+
+
 def test_run_outcome_uses_the_runs_own_uncertainty():
     assert run_outcome("ok", False, 0.15, 0.012, 1 / 6, False) == "at_baseline"
     assert run_outcome("ok", False, 0.15, 0.001, 1 / 6, False) == "beats_baseline"

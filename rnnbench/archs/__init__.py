@@ -4,32 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rnnbench import plugins
-from rnnbench.archs.options import ArchOption, Value
+from rnnbench.archs.spec import Arch, ArchOption, Value
 
 if TYPE_CHECKING:
     from torch import nn
-
-
-@dataclass(frozen=True)
-class Arch:
-    """How to build one architecture's core, and which options it takes.
-
-    `options` names the shared ModelOptions fields beyond num_layers/bias/dropout that it accepts;
-    `arch_options` are its own settings (`--arch-option ARCH.KEY=VALUE`), each passed to the core's constructor
-    under its name, with the paper's default; `check_options` cross-checks them (ValueError naming the values).
-    """
-
-    name: str
-    build: Callable[..., nn.Module]
-    source: str
-    options: frozenset[str] = field(default_factory=frozenset)
-    recurrent_inits: tuple[str, ...] = ("default",)
-    arch_options: tuple[ArchOption, ...] = ()
-    check_options: Callable[[dict[str, Value | None]], None] | None = None
 
 
 _CLASSIC_OPTIONS = frozenset({"bidirectional"})

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from rnnbench.archs.scan import g, g_reference, linear_recurrence, log_g, parallel_scan_log, split_linear
-from rnnbench.archs.stacked import TIME_DIM, StackedCore
+from rnnbench.archs.stacked import TIME_DIM, InputGatedCore
 
 
-class MinLSTM(StackedCore):
+class MinLSTM(InputGatedCore):
     r"""Stacked minLSTM (length-independent-scaling variant).
 
     Feng, Tung, Ahmed, Bengio & Hajimirsadeghi (2024), "Were RNNs All We
@@ -38,19 +38,7 @@ class MinLSTM(StackedCore):
     No model-specific constructor kwargs.
     """
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        dropout: float = 0.0,
-    ) -> None:
-        super().__init__(input_size, hidden_size, num_layers, dropout)
-        # Forget, input and candidate share one fused Linear so each step costs a single matmul.
-        self.proj = nn.ModuleList(
-            nn.Linear(self.layer_input_size(layer), 3 * hidden_size, bias=bias) for layer in range(num_layers)
-        )
+    parts = 3  # forget gate, input gate and candidate
 
     def layer(self, index: int, h: Tensor, form: str, state: Tensor | None) -> tuple[Tensor, Tensor | None]:
         if form == "parallel":

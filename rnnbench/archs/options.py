@@ -1,119 +1,30 @@
-"""Architecture options: each arch's own typed settings, the `arch.key=value` syntax, checks and resolution.
+"""Architecture options against the registry: the `arch.key=value` syntax, checks, and resolution for one run.
 
 Torch-free: the driver parses and checks options, and rnnbench.rows records them, without importing torch.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import NamedTuple
+from collections.abc import Iterable, Mapping
 
-Value = float | int | bool | str
-
-_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
-
-
-class RunShape(NamedTuple):
-    """What a derived default may depend on."""
-
-    seq_len: int
-    hidden_size: int
-
-
-@dataclass(frozen=True)
-class ArchOption:
-    """One setting of one architecture: its constructor keyword, type, default (with its source) and range.
-
-    `default=None` means either "computed from the run" (`derive`, e.g. IndRNN's bound from T) or "the
-    module's own init" (e.g. nn.LSTM's forget-gate bias); `source` says which and cites the paper.
-    """
-
-    name: str  # the core's constructor keyword, and the KEY of ARCH.KEY=VALUE
-    type: type  # float, int, bool or str
-    default: Value | None
-    source: str  # where the default comes from: paper and section, or why None
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False  # low itself is excluded
-    high_open: bool = False
-    choices: tuple[str, ...] = ()
-    derive: Callable[[RunShape], Value] | None = None  # the default, computed from the run, when `default` is None
-    field: str | None = None  # kept in ModelOptions.<field> (an older flag's home) rather than in arch_options
-
-    def column(self, arch: str) -> str:
-        """Its metrics column: opt_<arch>_<name> (or the older flag's own column)."""
-        return self.field or f"opt_{arch}_{self.name}"
-
-    def allowed(self) -> str:
-        """The allowed values in words, e.g. 'a number in (0, 1]'."""
-        if self.choices:
-            return "one of " + ", ".join(self.choices)
-        if self.type is bool:
-            return "true or false"
-        kind = "an integer" if self.type is int else "a number"
-        if self.low is None and self.high is None:
-            return kind if self.type is int else "a finite number"
-        lo = "-inf" if self.low is None else f"{self.low:g}"
-        hi = "inf" if self.high is None else f"{self.high:g}"
-        left = "(" if self.low is None or self.low_open else "["
-        right = ")" if self.high is None or self.high_open else "]"
-        return f"{kind} in {left}{lo}, {hi}{right}"
-
-    def coerce(self, arch: str, raw: object) -> Value:
-        """`raw` (a typed value, or the text of a flag) as this option's type; ValueError naming the value."""
-        where = f"{arch}.{self.name}={raw!r}"
-        if self.type is bool:
-            if isinstance(raw, bool):
-                return raw
-            if isinstance(raw, str) and raw.strip().lower() in _TRUE + _FALSE:
-                return raw.strip().lower() in _TRUE
-            raise ValueError(f"{where}: expected {self.allowed()}")
-        if self.type is str:
-            if not isinstance(raw, str) or (self.choices and raw not in self.choices):
-                raise ValueError(f"{where}: expected {self.allowed()}")
-            return raw
-        if isinstance(raw, bool):
-            raise ValueError(f"{where}: expected {self.allowed()}, not a boolean")
-        try:
-            number = float(raw.strip()) if isinstance(raw, str) else float(raw)
-        except (TypeError, ValueError):
-            raise ValueError(f"{where}: not a number; expected {self.allowed()}") from None
-        if not math.isfinite(number):
-            raise ValueError(f"{where}: expected {self.allowed()}")
-        if self.type is int:
-            if number != int(number):
-                raise ValueError(f"{where}: not an integer; expected {self.allowed()}")
-            number = int(number)
-        too_low = self.low is not None and (number <= self.low if self.low_open else number < self.low)
-        too_high = self.high is not None and (number >= self.high if self.high_open else number > self.high)
-        if too_low or too_high:
-            raise ValueError(f"{where}: out of range; expected {self.allowed()}")
-        return number
-
-
-def _registry():
-    from rnnbench.archs import ARCHS
-
-    return ARCHS
+from rnnbench.archs import ARCHS
+from rnnbench.archs.spec import ArchOption, RunShape, Value
 
 
 def _with_options() -> str:
     return ", ".join(f"{name} ({', '.join(o.name for o in arch.arch_options)})"
-                     for name, arch in sorted(_registry().items()) if arch.arch_options)
+                     for name, arch in sorted(ARCHS.items()) if arch.arch_options)
 
 
 def split_key(key: object) -> tuple[str, ArchOption]:
     """'lru.r_max' -> ('lru', its ArchOption); ValueError listing the valid archs or keys."""
-    archs = _registry()
     if not isinstance(key, str) or key.count(".") != 1 or not all(key.split(".")):
         raise ValueError(f"arch option {key!r}: expected ARCH.KEY, e.g. lru.r_max; archs with options: "
                          f"{_with_options()}")
     arch_name, name = key.split(".")
-    if arch_name not in archs:
+    if arch_name not in ARCHS:
         raise ValueError(f"arch option {key!r}: unknown arch {arch_name!r}; archs with options: {_with_options()}")
-    arch = archs[arch_name]
+    arch = ARCHS[arch_name]
     for option in arch.arch_options:
         if option.name == name:
             return arch_name, option
@@ -154,9 +65,8 @@ def check_arch_options(options: Mapping[str, object] | None) -> dict[str, Value]
     for key in sorted(options):
         arch_name, option = split_key(key)
         typed[key] = by_arch.setdefault(arch_name, {})[option.name] = option.coerce(arch_name, options[key])
-    archs = _registry()
     for arch_name, given in by_arch.items():
-        arch = archs[arch_name]
+        arch = ARCHS[arch_name]
         if arch.check_options is not None:
             defaults = {o.name: o.default for o in arch.arch_options}
             arch.check_options({**defaults, **given})
@@ -166,7 +76,7 @@ def check_arch_options(options: Mapping[str, object] | None) -> dict[str, Value]
 def resolve(arch_name: str, given: Mapping[str, Value], shape: RunShape) -> dict[str, Value | None]:
     """Every option of `arch_name` for one run, by name: the given value ('arch.key' in `given`; other archs' keys
     are ignored), else the default, else the value derived from the run (None: the module's own init)."""
-    arch = _registry()[arch_name]
+    arch = ARCHS[arch_name]
     values: dict[str, Value | None] = {}
     for option in arch.arch_options:
         key = f"{arch_name}.{option.name}"
@@ -183,7 +93,7 @@ def resolve(arch_name: str, given: Mapping[str, Value], shape: RunShape) -> dict
 
 def option_columns() -> dict[str, tuple[str, ArchOption]]:
     """{metrics column: (arch, option)} for the options recorded in their own opt_* column."""
-    return {option.column(name): (name, option) for name, arch in _registry().items()
+    return {option.column(name): (name, option) for name, arch in ARCHS.items()
             for option in arch.arch_options if option.field is None}
 
 

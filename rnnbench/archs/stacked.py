@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import Tensor, nn
 
@@ -164,4 +166,19 @@ class StackedCore(nn.Module):
         return out, gather_last(out, lengths)
 
 
-__all__ = ["CHUNK", "TIME_DIM", "StackedCore", "gather_last"]
+class InputGatedCore(StackedCore):
+    """A core whose gates and candidate read the layer's input only, never h_{t-1} (minGRU, minLSTM): the
+    recurrence is linear in h, and one fused Linear per layer makes all `parts` pre-activations, so a step costs a
+    single matmul."""
+
+    parts: ClassVar[int]  # pre-activations per unit: the gates and the candidate
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 dropout: float = 0.0) -> None:
+        super().__init__(input_size, hidden_size, num_layers, dropout)
+        self.proj = nn.ModuleList(
+            nn.Linear(self.layer_input_size(layer), self.parts * hidden_size, bias=bias) for layer in range(num_layers)
+        )
+
+
+__all__ = ["CHUNK", "TIME_DIM", "InputGatedCore", "StackedCore", "gather_last"]

@@ -1,10 +1,10 @@
-"""The problem registry: edit PROBLEMS to add a memory problem."""
+"""The problem registry: edit PROBLEMS to add a memory problem (it brings its default grid and solved rule along)."""
 
 from __future__ import annotations
 
 from rnnbench import plugins
 from rnnbench.problems.adding import Adding
-from rnnbench.problems.base import Problem
+from rnnbench.problems.base import DefaultGrid, Problem
 from rnnbench.problems.copy_memory import CopyMemory
 from rnnbench.problems.copy_sequence import CopySequence
 from rnnbench.problems.parity import Parity
@@ -39,4 +39,24 @@ def get_problem(name: str) -> Problem:
         raise ValueError(f"unknown problem {name!r}; valid problems: {', '.join(sorted(PROBLEMS))}") from None
 
 
-__all__ = ["PROBLEMS", "Problem", "get_problem"]
+def check_min_len(name: str, min_len: int, seq_len: int) -> None:
+    """The problem's own `check_min_len`; where it has no variable-length form, the error names those that do."""
+    problem = get_problem(name)
+    if not problem.supports_variable_length:
+        names = ", ".join(sorted(k for k, p in PROBLEMS.items() if p.supports_variable_length))
+        raise ValueError(f"min_len={min_len}: problem {name!r} has no variable-length form; problems with one: "
+                         f"{names}")
+    problem.check_min_len(min_len, seq_len)
+
+
+def check_eval_lens(name: str, eval_lens: list[int], seq_len: int) -> None:
+    """The problem's own `check_eval_lens`; where it has one length only, the error names those scored at any."""
+    problem = get_problem(name)
+    if not problem.length_generalises:
+        names = ", ".join(sorted(k for k, p in PROBLEMS.items() if p.length_generalises))
+        raise ValueError(f"--eval-lens: problem {name!r} is defined at one length only; problems whose answer is "
+                         f"defined at any length: {names}")
+    problem.check_eval_lens(eval_lens, seq_len)
+
+
+__all__ = ["PROBLEMS", "DefaultGrid", "Problem", "check_eval_lens", "check_min_len", "get_problem"]

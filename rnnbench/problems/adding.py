@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnbench.problems.base import Problem
+from rnnbench.problems.base import DefaultGrid, Problem
 
 
 class Adding(Problem):
@@ -28,6 +28,9 @@ class Adding(Problem):
     min_seq_len = 2
     y_range = (0.0, 2.0)
     tolerance = 0.04
+    baseline_value = 1.0 / 6.0
+    threshold = 0.01
+    default_grid = DefaultGrid(seq_lens=(50, 100, 200), hidden_size=64, steps=500)  # the notebook's
 
     def generate(self, n, seq_len, rng):
         half = seq_len // 2
@@ -82,16 +85,7 @@ class Adding(Problem):
             **checks,
         }
 
-    def baseline(self, seq_len):
-        return 1.0 / 6.0
-
     def metrics(self, pred, y, mask):
         out = super().metrics(pred, y, mask)
         out["within_0.04"] = float(np.mean(np.abs(pred[:, -1, 0] - y[:, -1, 0]) < self.tolerance))
         return out
-
-    def solved(self, metric, seq_len):
-        return bool(metric <= 0.01)
-
-    def solved_rule(self):
-        return "test MSE <= 0.01"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -9,6 +10,21 @@ import numpy as np
 TargetKind = Literal["last", "per_step"]
 # ce: softmax cross-entropy over `output_size` classes; y stores each step's class index (one float32 column)
 LossKind = Literal["mse", "bce", "ce"]
+# how the solved rule's sentence names each primary metric
+METRIC_WORDS = {"accuracy": "test accuracy", "mse": "test MSE", "cross_entropy": "test cross-entropy"}
+
+
+@dataclass(frozen=True)
+class DefaultGrid:
+    """A problem's own grid: what `--problems NAME` runs where the preset has none for it, and what `full` widens to
+    every length of 50..1000 the problem is defined at. n_val, n_test: its validation and test rows (None: the
+    sweep's; a problem with a fixed pool of examples holds fewer)."""
+
+    seq_lens: tuple[int, ...]
+    hidden_size: int
+    steps: int
+    n_val: int | None = None
+    n_test: int | None = None
 
 
 def one_hot(ids: np.ndarray, k: int) -> np.ndarray:
@@ -54,7 +70,8 @@ def sequence_cross_entropy(pred: np.ndarray, y: np.ndarray, mask: np.ndarray) ->
 class Problem:
     """A synthetic memory problem, defined exactly as in docs/PROBLEMS.md.
 
-    Subclasses set the class attributes and implement `generate`, `baseline` and `semantic_checks`.
+    Subclasses set the class attributes (`default_grid`, and `baseline_value` and `threshold` where the baseline and
+    the solved rule's threshold do not depend on T) and implement `generate` and `semantic_checks`.
     Arrays are float32: x has shape (n, input_steps, input_size), y has shape (n, target_steps, target_width)
     where input_steps is T unless a problem adds fixed steps around its T (copy_sequence: T + 20),
     target_steps is 1 for "last" problems and input_steps for "per_step" ones, and target_width is
@@ -73,6 +90,14 @@ class Problem:
     generator_version: ClassVar[int] = 1
     x_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
     y_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
+    default_grid: ClassVar[DefaultGrid]
+    # the analytic baseline where it does not depend on T (else override `baseline`)
+    baseline_value: ClassVar[float | None] = None
+    # the pre-registered solved rule: the primary metric at least this where higher is better, else at most this;
+    # None where the rule reads another metric (then override `solved_from` and `solved_rule`)
+    threshold: ClassVar[float | None] = None
+    # the metric as the rule's sentence names it; None: METRIC_WORDS of the primary metric
+    rule_metric: ClassVar[str | None] = None
 
     # ---- sizes -------------------------------------------------------------------------------
     def input_steps(self, seq_len: int) -> int:
@@ -139,25 +164,18 @@ class Problem:
     length_generalises: ClassVar[bool] = True
 
     def check_eval_lens(self, eval_lens: list[int], seq_len: int) -> None:
-        """Raise ValueError when this problem cannot be scored at other lengths, or at one of these."""
+        """Raise ValueError when this problem cannot be scored at other lengths, or at one of these (the registry's
+        `check_eval_lens` also names the problems that can)."""
         if not self.length_generalises:
-            from rnnbench.problems import PROBLEMS
-
-            names = ", ".join(sorted(k for k, p in PROBLEMS.items() if p.length_generalises))
-            raise ValueError(f"--eval-lens: problem {self.name!r} is defined at one length only; problems whose "
-                             f"answer is defined at any length: {names}")
+            raise ValueError(f"--eval-lens: problem {self.name!r} is defined at one length only")
         for length in eval_lens:
             self.check_seq_len(length)
 
     def check_min_len(self, min_len: int, seq_len: int) -> None:
-        """Raise ValueError naming the bad value when lengths cannot be drawn from [min_len, seq_len]."""
+        """Raise ValueError naming the bad value when lengths cannot be drawn from [min_len, seq_len] (the
+        registry's `check_min_len` also names the problems with a variable-length form)."""
         if not self.supports_variable_length:
-            # imported here: the registry imports this module
-            from rnnbench.problems import PROBLEMS
-
-            names = ", ".join(sorted(k for k, p in PROBLEMS.items() if p.supports_variable_length))
-            raise ValueError(f"min_len={min_len}: problem {self.name!r} has no variable-length form; "
-                             f"problems with one: {names}")
+            raise ValueError(f"min_len={min_len}: problem {self.name!r} has no variable-length form")
         if not self.min_seq_len <= min_len <= seq_len:
             raise ValueError(f"min_len={min_len} must lie in [{self.min_seq_len}, seq_len={seq_len}]")
 
@@ -177,8 +195,10 @@ class Problem:
 
     # ---- evaluation --------------------------------------------------------------------------
     def baseline(self, seq_len: int) -> float:
-        """The metric a model with no memory scores (analytic)."""
-        raise NotImplementedError
+        """The metric a model with no memory scores (analytic): `baseline_value` unless a problem's depends on T."""
+        if self.baseline_value is None:
+            raise NotImplementedError(f"{self.name}: declare baseline_value, or override baseline(seq_len)")
+        return self.baseline_value
 
     def sequence_metric(self, pred: np.ndarray, y: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """The primary metric of each test sequence, shape (n,), over its kept steps (`mask`: [steps] or
@@ -252,8 +272,17 @@ class Problem:
             return (metric - base) / (1.0 - base)
         return 1.0 - metric / base
 
+    def solved_threshold(self, seq_len: int) -> float | None:
+        """Where the solved rule flips on the primary metric (the report draws it): the declared `threshold`."""
+        return self.threshold
+
     def solved(self, metric: float, seq_len: int) -> bool:
-        raise NotImplementedError
+        """The primary metric meets the declared threshold (reached counts)."""
+        threshold = self.solved_threshold(seq_len)
+        if threshold is None:
+            raise ValueError(f"{self.name}'s solved rule reads another metric than {self.metric_name}: "
+                             "call solved_from(metrics(...), seq_len)")
+        return bool(metric >= threshold if self.higher_is_better else metric <= threshold)
 
     def solved_from(self, scores: dict[str, float], seq_len: int) -> bool:
         """The solved rule applied to everything `metrics()` returned (a rule may read a metric other than the
@@ -261,5 +290,8 @@ class Problem:
         return self.solved(scores[self.metric_name], seq_len)
 
     def solved_rule(self) -> str:
-        """The pre-registered rule, as a sentence for the report."""
-        raise NotImplementedError
+        """The pre-registered rule, as a sentence for the report, e.g. 'test accuracy >= 0.99'."""
+        if self.threshold is None:
+            raise NotImplementedError(f"{self.name}: declare threshold, or override solved_rule()")
+        words = self.rule_metric or METRIC_WORDS[self.metric_name]
+        return f"{words} {'>=' if self.higher_is_better else '<='} {self.threshold:g}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnbench.problems.base import Problem
+from rnnbench.problems.base import DefaultGrid, Problem
 
 
 class CopyMemory(Problem):
@@ -28,6 +28,9 @@ class CopyMemory(Problem):
     metric_name = "mse"
     higher_is_better = False
     min_seq_len = 2
+    baseline_value = 1.0 / 12.0  # predicting 0.5: Var(U[0, 1])
+    threshold = 0.1 * baseline_value
+    default_grid = DefaultGrid(seq_lens=(50,), hidden_size=64, steps=1000)  # the notebook's
 
     def generate(self, n, seq_len, rng):
         x = rng.random((n, seq_len, self.dim), dtype=np.float32)
@@ -58,12 +61,6 @@ class CopyMemory(Problem):
         if lengths is not None:
             checks["padding_is_zero"] = ("x", ~np.any((x != 0) & ~real[:, :, None], axis=(1, 2)))
         return checks
-
-    def baseline(self, seq_len):
-        return 1.0 / 12.0
-
-    def solved(self, metric, seq_len):
-        return bool(metric <= 0.1 * self.baseline(seq_len))
 
     def solved_rule(self):
         return "test MSE <= 0.1 x baseline (1/12)"

@@ -6,7 +6,14 @@ import math
 
 import numpy as np
 
-from rnnbench.problems.base import Problem, decode_one_hot, one_hot, per_sequence_mean, sequence_cross_entropy
+from rnnbench.problems.base import (
+    DefaultGrid,
+    Problem,
+    decode_one_hot,
+    one_hot,
+    per_sequence_mean,
+    sequence_cross_entropy,
+)
 
 
 class CopySequence(Problem):
@@ -42,7 +49,8 @@ class CopySequence(Problem):
     higher_is_better = False
     min_seq_len = 2  # T = 1 would be well defined too; 2 as everywhere (the metrics schema wants seq_len >= 2)
     y_range = (0.0, 8.0)
-    recall_solved = 0.99
+    recall_solved = 0.99  # its rule reads recall accuracy, not the primary metric: no `threshold`
+    default_grid = DefaultGrid(seq_lens=(10,), hidden_size=64, steps=1000)
 
     def input_steps(self, seq_len):
         return seq_len + 2 * self.n_symbols
@@ -127,10 +135,6 @@ class CopySequence(Problem):
         fits = np.where(recall, (yc >= 1) & (yc <= self.data_classes), yc == self.blank)
         per_step = np.where(fits, np.where(recall, math.log(self.data_classes), 0.0), np.inf)
         return per_sequence_mean(per_step, mask)
-
-    def solved(self, metric, seq_len):
-        raise ValueError("copy_sequence's solved rule reads recall accuracy, not cross-entropy: "
-                         "call solved_from(metrics(...), seq_len)")
 
     def solved_from(self, scores, seq_len):
         return bool(scores["recall_accuracy"] >= self.recall_solved)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnbench.problems.base import Problem, decode_one_hot, one_hot
+from rnnbench.problems.base import DefaultGrid, Problem, decode_one_hot, one_hot
 
 
 class Parity(Problem):
@@ -33,6 +33,9 @@ class Parity(Problem):
     min_seq_len = 2  # one bit is its own parity: a memoryless model would solve it
     y_range = (0.0, 1.0)
     supports_variable_length = True
+    baseline_value = 0.5
+    threshold = 0.99
+    default_grid = DefaultGrid(seq_lens=(10,), hidden_size=32, steps=1000)
 
     def _build(self, bits: np.ndarray, real: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         if real is not None:
@@ -64,12 +67,3 @@ class Parity(Problem):
         if real is not None:
             checks["padding_is_zero"] = ("x", np.all(empty | real, axis=1))
         return checks
-
-    def baseline(self, seq_len):
-        return 0.5
-
-    def solved(self, metric, seq_len):
-        return bool(metric >= 0.99)
-
-    def solved_rule(self):
-        return "test accuracy >= 0.99"

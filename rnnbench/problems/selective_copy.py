@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnbench.problems.base import Problem, decode_one_hot, one_hot
+from rnnbench.problems.base import DefaultGrid, Problem, decode_one_hot, one_hot
 
 
 class SelectiveCopy(Problem):
@@ -41,6 +41,10 @@ class SelectiveCopy(Problem):
     higher_is_better = True
     min_seq_len = n_tokens  # the context must have room for every token
     y_range = (0.0, 14.0)
+    baseline_value = 1.0 / data_classes
+    threshold = 0.99
+    rule_metric = f"per-token test accuracy at the {n_tokens} query steps"
+    default_grid = DefaultGrid(seq_lens=(32,), hidden_size=64, steps=1000)
 
     def input_steps(self, seq_len):
         return seq_len + self.n_tokens
@@ -119,14 +123,5 @@ class SelectiveCopy(Problem):
             checks["target_zero_in_padding"] = ("y", np.all((yc == 0) | real, axis=1))
         return checks
 
-    def baseline(self, seq_len):
-        return 1.0 / self.data_classes
-
     def memoryless_class(self):
         return 1  # the tokens 1..14 are equally likely; 0 and 15 are never targets
-
-    def solved(self, metric, seq_len):
-        return bool(metric >= 0.99)
-
-    def solved_rule(self):
-        return "per-token test accuracy at the 16 query steps >= 0.99"

@@ -6,7 +6,7 @@ import functools
 
 import numpy as np
 
-from rnnbench.problems.base import Problem
+from rnnbench.problems.base import DefaultGrid, Problem
 
 N_IMAGES = 1797  # sklearn.datasets.load_digits
 SIDE = 8
@@ -86,6 +86,10 @@ class SequentialDigits(Problem):
     higher_is_better = True
     min_seq_len = PIXELS
     y_range = (0.0, 9.0)
+    baseline_value = 0.1
+    threshold = 0.95
+    # the validation and test splits hold 180 and 360 images (a fixed seeded split of sklearn's 1,797)
+    default_grid = DefaultGrid(seq_lens=(PIXELS,), hidden_size=64, steps=1000, n_val=180, n_test=360)
 
     def check_seq_len(self, seq_len):
         super().check_seq_len(seq_len)
@@ -143,19 +147,10 @@ class SequentialDigits(Problem):
             "label_matches_image": ("y", known & (labels[found] == y[:, 0, 0])),
         }
 
-    def baseline(self, seq_len):
-        return 0.1
-
     def memoryless_class(self):
         """The most frequent digit among the training images: the prior a model could learn without memory."""
         _, labels = load_images()
         return int(np.bincount(labels[self._split("train")], minlength=self.output_size).argmax())
-
-    def solved(self, metric, seq_len):
-        return bool(metric >= 0.95)
-
-    def solved_rule(self):
-        return "test accuracy >= 0.95"
 
 
 class SequentialDigitsPermuted(SequentialDigits):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnbench.problems.base import Problem
+from rnnbench.problems.base import DefaultGrid, Problem
 
 
 class SequentialXor(Problem):
@@ -25,6 +25,10 @@ class SequentialXor(Problem):
     metric_name = "accuracy"
     higher_is_better = True
     min_seq_len = 2
+    baseline_value = 0.5
+    threshold = 0.99
+    rule_metric = "per-step test accuracy"
+    default_grid = DefaultGrid(seq_lens=(20,), hidden_size=32, steps=500)  # the notebook's
 
     def generate(self, n, seq_len, rng):
         bits = rng.integers(0, 2, size=(n, seq_len), dtype=np.int8)
@@ -68,12 +72,3 @@ class SequentialXor(Problem):
             checks["padding_is_zero"] = ("x", np.all((xb == 0) | real, axis=1))
             checks["target_zero_in_padding"] = ("y", np.all((yb == 0) | real, axis=1))
         return checks
-
-    def baseline(self, seq_len):
-        return 0.5
-
-    def solved(self, metric, seq_len):
-        return bool(metric >= 0.99)
-
-    def solved_rule(self):
-        return "per-step test accuracy >= 0.99"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnbench.problems.base import Problem, decode_one_hot, one_hot
+from rnnbench.problems.base import DefaultGrid, Problem, decode_one_hot, one_hot
 
 SYMBOLS = ("a", "b", "c", "d", "B", "E", "X", "Y")  # one-hot index = position here
 A, B, E, X, Y = 0, 4, 5, 6, 7
@@ -45,6 +45,9 @@ class TemporalOrder(Problem):
     min_seq_len = 10  # the shortest length whose t1 window starts after B: T = 10 gives t1 = 1, t2 = 5
     y_range = (0.0, 3.0)
     supports_variable_length = True
+    baseline_value = 0.25
+    threshold = 0.99
+    default_grid = DefaultGrid(seq_lens=(50,), hidden_size=32, steps=1000)
 
     def _build(self, n: int, seq_len: int, lengths: np.ndarray, rng: np.random.Generator):
         lo1, hi1, lo2, hi2 = windows(lengths)
@@ -94,12 +97,3 @@ class TemporalOrder(Problem):
         if variable:
             checks["padding_is_zero"] = ("x", np.all(empty | real, axis=1))
         return checks
-
-    def baseline(self, seq_len):
-        return 0.25
-
-    def solved(self, metric, seq_len):
-        return bool(metric >= 0.99)
-
-    def solved_rule(self):
-        return "test accuracy >= 0.99"
