@@ -3,7 +3,7 @@
 Environment: telemetry is switched off at import, before Prefect or Ray can be imported by a test module
 (there is no internet here; telemetry would only produce errors and delays).
 
-Fixtures:
+Fixtures (a test that asks for `prefect_api` is marked slow: see "the fast tier" below):
 - `prefect_api` (session): ONE temporary Prefect API for the whole test session. Tests that run flows ask
   for it; tests that must prove "no API is needed" (bad CLI input) simply do not.
 
@@ -78,3 +78,18 @@ def prefect_api() -> Iterator[str]:
         assert url, "prefect_test_harness did not set PREFECT_API_URL"
         with _EnvPatch(PREFECT_API_URL=url):
             yield url
+
+
+# ---- the fast tier ---------------------------------------------------------------------------------------
+
+# `pytest -m "not slow"` is the fast tier: slow is anything that starts Ray, a Prefect API, a browser, a compiler
+# or a sweep. Tests that ask for a fixture starting one of them, or carry a marker that implies one, are slow
+# whatever their module says, so a new test cannot slip a server into the fast tier through a shared fixture.
+SLOW_FIXTURES = frozenset({"prefect_api"})
+SLOW_MARKERS = ("e2e", "cluster", "deployment")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES.intersection(item.fixturenames) or any(item.get_closest_marker(m) for m in SLOW_MARKERS):
+            item.add_marker(pytest.mark.slow)

@@ -23,6 +23,9 @@ MACOS_BROWSERS = ("/Applications/Chromium.app/Contents/MacOS/Chromium",
 # quiet and local: no component updates, sync, first-run or background traffic (the network is closed here)
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+# slow: it starts a browser (the fast tier, `pytest -m "not slow"`, leaves it out)
+pytestmark = pytest.mark.slow
+
 ARCHS = ("rnn_tanh", "gru", "lstm", "mingru")
 PROBLEMS = {"adding": [10, 50], "sequential_xor": [10], "copy_memory": [10]}
 
