@@ -23,7 +23,7 @@ for _key, _value in {
     "DO_NOT_TRACK": "1",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "RAY_USAGE_STATS_ENABLED": "0",
-    # Ray reads its loopback-only switch once, when first imported (flows/runtime.py, LOOPBACK_MODE_ENV), and test
+    # Ray reads its loopback-only switch once, when first imported (flows/ray_start.py, LOOPBACK_MODE_ENV), and test
     # modules import Ray at collection (through prefect_ray): set here, before any of them, so a local Ray that
     # a test starts in this process binds 127.0.0.1 as the CLI's does. Subprocesses that start a real multi-node
     # cluster (tests/test_cluster.py) drop every RAY_ variable.
@@ -67,7 +67,7 @@ def prefect_api() -> Iterator[str]:
 
     `prefect_test_harness` starts a SubprocessASGIServer and sets the PREFECT_API_URL *setting* for this
     process via `temporary_settings`; it yields nothing, so the URL is read back from the setting. It is also
-    exported as the PREFECT_API_URL *environment variable*, so that `flows.runtime.prefect_api()` reuses it
+    exported as the PREFECT_API_URL *environment variable*, so that `flows.prefect_api.prefect_api()` reuses it
     instead of starting its own server, and subprocesses and Ray workers started by tests inherit it.
     """
     from prefect.settings import PREFECT_API_URL
@@ -93,3 +93,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if SLOW_FIXTURES.intersection(item.fixturenames) or any(item.get_closest_marker(m) for m in SLOW_MARKERS):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def no_compiler_outside_the_slow_tier(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test not marked slow runs with the CPU fast paths off (RNNBENCH_FASTPATH=0, read at every call), so
+    that nothing it does can start the C++ build on a machine where the extension is not cached yet (15-35 s).
+    What the fast paths compute is tested against nn.* and the torch loops by tests/test_fastpath.py and
+    tests/test_mix.py, which are slow; a test that sets RNNBENCH_FASTPATH itself keeps its own value."""
+    if request.node.get_closest_marker("slow") is not None:
+        yield
+        return
+    with _EnvPatch(RNNBENCH_FASTPATH="0"):
+        yield

@@ -342,14 +342,17 @@ def test_g_is_the_reference_g_with_its_slope_at_zero():
     assert x.grad[4].item() == 1.0
 
 
-def test_form_is_chosen_per_device_and_can_be_forced():
+def test_form_is_chosen_per_device_and_can_be_forced(monkeypatch):
+    monkeypatch.setenv("RNNBENCH_FASTPATH", "1")  # the default: the recurrent form on a CPU (choosing builds nothing)
     assert pick_form("cpu", 100) == pick_form(torch.device("cpu"), 5000) == "recurrent"
     assert pick_form("cuda", 100) == pick_form(torch.device("cuda", 0), 5000) == "parallel"
+    monkeypatch.setenv("RNNBENCH_FASTPATH", "0")  # off: the parallel form everywhere, and the recurrence in torch
+    assert pick_form("cpu", 100) == "parallel"
     model = _make(MinGRU, num_layers=2)
     x = _inputs(2, 9, 5)
-    assert torch.equal(model(x)[0], model.forward_form(x, form="recurrent")[0])
-    model.form = "parallel"
     assert torch.equal(model(x)[0], model.forward_form(x, form="parallel")[0])
+    model.form = "recurrent"
+    assert torch.equal(model(x)[0], model.forward_form(x, form="recurrent")[0])
     with pytest.raises(ValueError, match="unknown form 'fast'"):
         model.forward_form(x, form="fast")
 
