@@ -45,14 +45,30 @@ START_TIMEOUT_S = 120.0
 # so start() belongs in a thread that lives as long as the API is needed.
 # argv: PARENT_PID --host HOST --port PORT --log-level LEVEL (uvicorn's flag names, so `ps` reads as before) and
 # --ui 0|1: 1 serves Prefect's UI too, as `prefect server start` does (create_app without ephemeral: UI and every
-# background service), 0 the API alone with the services a temporary API needs
+# background service), 0 the API alone with the services a temporary API needs.
+# The warm-up thread: FastAPI builds its routes' request models on the first request that reaches the API's router
+# (~1 CPU-s here; /health does not reach it), and the client's first call waited for that; asked by the server
+# itself as soon as it answers, it happens while the caller is still starting Ray instead (measured:
+# benchmarks/startup_cost.py, the smoke sweep's "flow begins" phase)
 _BOOT = """\
-import ctypes, os, signal, sys
+import ctypes, os, signal, sys, threading, time, urllib.error, urllib.request
 if sys.platform.startswith("linux"):
     ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     if os.getppid() != int(sys.argv[1]):
         sys.exit("the process that started this Prefect API has ended")
 options = dict(zip(sys.argv[2::2], sys.argv[3::2]))
+def warm_up(url):
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=60):
+                return
+        except urllib.error.HTTPError:
+            return  # answered: the router has built its routes
+        except OSError:
+            time.sleep(0.05)  # not listening yet
+threading.Thread(target=warm_up, args=(f"http://{options['--host']}:{options['--port']}/api/admin/version",),
+                 daemon=True).start()
 import uvicorn
 from prefect.server.api.server import create_app
 ui = options.get("--ui") == "1"

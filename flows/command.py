@@ -23,6 +23,7 @@ COMMANDS: dict[str, Command] = {
     "datasets": Command("flows.datasets", "generate and validate the dataset files of a grid"),
     "validate": Command("flows.validate", "validate existing dataset files (or every .parquet below a directory)"),
     "inspect": Command("flows.inspect", "show one arch's parameters, their closed-form count and its I/O shapes"),
+    "report": Command("flows.report", "rebuild summary, comparisons and the report of an output from its metrics"),
 }
 
 

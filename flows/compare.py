@@ -27,15 +27,18 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.states import Failed  # noqa: E402
 from prefect_ray.context import remote_options  # noqa: E402
 
-from flows import cli, compare_args, runtime  # noqa: E402
+from flows import cli, compare_args, liveness, ray_start, runtime  # noqa: E402
+from flows.api_server import RuntimeStartError  # noqa: E402
 from flows.progress import StageProgress, wait_each  # noqa: E402
+from flows.task_runner import RnnbenchRayTaskRunner  # noqa: E402
 from rnnbench import scheduling, sweep  # noqa: E402
 from rnnbench.config import CompareConfig, from_preset  # noqa: E402
 from rnnbench.rows import failed_row  # noqa: E402
+from rnnbench.tuning import choose_rates  # noqa: E402
 from schemas.errors import ValidationError as SchemaValidationError  # noqa: E402
 from tasks.datasets import build_datasets  # noqa: E402
 from tasks.report import write_metrics, write_report  # noqa: E402
-from tasks.stored import load_checked  # noqa: E402
+from tasks.stored import load_checked, load_checked_all  # noqa: E402
 from tasks.train import JobsFailed, train_jobs  # noqa: E402
 
 # Ray re-runs a task whose worker process died this many times (same task-run id; the job is idempotent)
@@ -43,7 +46,7 @@ RAY_MAX_RETRIES = 3
 DEFAULT_GPU_SHARE = 0.25
 
 
-@flow(name="compare", task_runner=runtime.RnnbenchRayTaskRunner(init_kwargs={"include_dashboard": False}))
+@flow(name="compare", task_runner=RnnbenchRayTaskRunner(init_kwargs={"include_dashboard": False}))
 def compare(config: CompareConfig | None = None, regenerate: bool = False, preset: str | None = None,
             overrides: dict | None = None) -> dict:
     """Build every dataset, train every (arch, problem, seq_len, seed) job on Ray, write metrics and report.
@@ -63,14 +66,15 @@ def compare(config: CompareConfig | None = None, regenerate: bool = False, prese
     elif preset is not None or overrides:
         raise ValueError("give either a config or a preset with overrides, not both")
     config = with_date(config)
+    watch = liveness.RayWatch()
     try:
         with sweep.exclusive(config.out):
-            return _sweep(config, regenerate, logger)
-    except (sweep.SweepBusy, runtime.RuntimeStartError) as exc:
+            return _sweep(config, regenerate, logger, watch)
+    except (sweep.SweepBusy, RuntimeStartError) as exc:
         logger.error("%s", exc)
         return Failed(message=str(exc), data=exc)  # the CLI re-raises it; no traceback for an expected refusal
     except Exception as exc:  # noqa: BLE001 - re-raised unless Ray or the API died under the sweep
-        what = runtime.api_death(exc) or _ray_death(exc)
+        what = liveness.api_death(exc) or _ray_death(watch, exc)
         if what is None:
             raise
         interrupted = sweep.SweepInterrupted(what, sweep.count_stored(config.out, [s.run_id for s in config.runs()]),
@@ -87,19 +91,19 @@ class _RayGone(RuntimeError):
         super().__init__(f"{what} is gone")
 
 
-def _ray_death(exc: BaseException) -> str | None:
+def _ray_death(watch: liveness.RayWatch, exc: BaseException) -> str | None:
     if isinstance(exc, _RayGone):
         return exc.what
     try:
-        return runtime.ray_death(exc)
+        return watch.death(exc)
     except Exception:  # noqa: BLE001 - Ray not importable or not started: not Ray's death
         return None
 
 
-def _sweep(config: CompareConfig, regenerate: bool, logger) -> dict:
+def _sweep(config: CompareConfig, regenerate: bool, logger, watch: liveness.RayWatch) -> dict:
     start = time.perf_counter()
     specs = config.runs()
-    root, out = config.dataset_root, config.out
+    out = config.out
     stale = sweep.remove_stale_temporaries(out)
     if stale:
         logger.info("removed %d half-written file(s) left by an interrupted sweep", stale)
@@ -108,79 +112,49 @@ def _sweep(config: CompareConfig, regenerate: bool, logger) -> dict:
         logger.info("config differs from the last sweep on %s in %s: matching finished jobs are reused, the "
                     "rest run, and the report covers this config", out, ", ".join(changed))
 
-    import ray
-
     resources, slots = job_resources(config, logger)  # refused here, before any work, if it can never run
-    cpus = ray.cluster_resources().get("CPU", 1)
-    dataset_specs = config.datasets()
-    built = [build_datasets.submit(chunk, root, regenerate, len(chunk))
-             for chunk in scheduling.chunk_datasets(dataset_specs, max(1, int(cpus // config.cpus_per_job)))]
-    with StageProgress("datasets", len(dataset_specs), logger) as shown:
-        # a dataset that cannot be built valid stops the sweep before any training
-        wait_each(built, lambda future: shown.advance(n=len(future.result())), shown, alive=_check_ray)
+    _build_datasets(config, regenerate, logger, watch)
 
     rows: dict[str, dict] = {}
     curves: list[dict] = []
     at_other_lengths: list[dict] = []  # --eval-lens rows, read from each stored result
     todo = []
-    for spec in specs:
-        stored = load_checked(out, spec, logger)
-        if stored is None:
-            todo.append(spec)
-        else:
-            rows[spec.run_id] = stored.row
-            curves.extend(stored.curve)
-            at_other_lengths.extend(stored.eval_rows)
-    logger.info("%d jobs: %d already finished in %s, %d to run", len(specs), len(rows), out, len(todo))
 
-    chunks = scheduling.chunk_jobs(todo, slots)
-    if len(chunks) < len(todo):
-        logger.info("packed %d small jobs into %d tasks (longest first)", len(todo), len(chunks))
-    attempts = config.max_retries + 1
-    with remote_options(**resources, max_retries=RAY_MAX_RETRIES):
-        futures = {train_jobs.with_options(retries=config.max_retries, retry_delay_seconds=1,
-                                           timeout_seconds=scheduling.timeout_seconds(chunk))
-                   .submit(chunk, root, out): chunk for chunk in chunks}
+    def run_stage(stage: list) -> None:
+        # a stored result from another kernel (GPU against CPU, RNNBENCH_FASTPATH) is run again, never reused
+        # silently
+        finished = load_checked_all(out, stage, logger, device_type="cuda" if resources.get("num_gpus") else "cpu")
+        waiting = []
+        for spec in stage:
+            stored = finished.get(spec.run_id)
+            if stored is None:
+                waiting.append(spec)
+            else:
+                rows[spec.run_id] = stored.row
+                curves.extend(stored.curve)
+                at_other_lengths.extend(stored.eval_rows)
+        logger.info("%d jobs: %d already finished in %s, %d to run", len(stage), len(stage) - len(waiting), out,
+                    len(waiting))
+        _train(config, waiting, rows, resources, slots, logger, watch)
+        todo.extend(waiting)
 
-    artifact = create_progress_artifact(progress=0.0, key="rnnbench-progress", description="jobs finished")
-    last_update = 0.0
-    estimates = {spec.run_id: scheduling.estimated_seconds(spec) for spec in todo}
-    with StageProgress("jobs", len(specs), logger, done=len(rows), estimates=estimates, slots=slots) as shown:
-        def collect(future) -> None:
-            nonlocal last_update
-            chunk = futures[future]
-            failed = 0
-            try:
-                for row in future.result():
-                    rows[row["run_id"]] = row
-            except Exception as exc:  # noqa: BLE001 - one failure never aborts the sweep
-                if _ray_death(exc):
-                    raise  # not the job's fault: the sweep stops, and the same command resumes it
-                # each job's result is its own: what a job stored stands, only the others are failed
-                errors = exc.errors if isinstance(exc, JobsFailed) else {}
-                for spec in chunk:
-                    stored = load_checked(out, spec, logger)
-                    if stored is not None:
-                        rows[spec.run_id] = stored.row
-                        continue
-                    failed += 1
-                    error = errors.get(spec.run_id, f"{type(exc).__name__}: {exc}")
-                    rows[spec.run_id] = failed_row(spec, f"after {attempts} attempts: {error}")
-                    logger.error("%s failed after %d attempts: %s", spec.run_id, attempts, error)
-            shown.advance([spec.run_id for spec in chunk], failed=failed)
-            # one API call per second at most: the artifact is for people, not a log
-            if time.monotonic() - last_update > 1.0 or len(rows) == len(specs):
-                update_progress_artifact(artifact, progress=100.0 * len(rows) / len(specs))
-                last_update = time.monotonic()
+    run_stage(specs)
+    if config.tunes():
+        # with --lrs, `specs` was the tuning stage (seeds of its own); the reported seeds now run each cell at
+        # the rate those runs chose on validation, so no reported number comes from the runs that chose it
+        rates = choose_rates(specs, rows)
+        reported = config.runs(rates)
+        logger.info("tuning stage done: a rate chosen on validation for each of %d cells; %d reported jobs at "
+                    "those rates", len(rates), len(reported))
+        run_stage(reported)
+        specs = specs + reported
 
-        wait_each(futures, collect, shown, alive=_check_ray)
-
-    runtime.remote_results_received()
-    for spec in todo:  # the jobs run now; the others' curves were read above
-        stored = load_checked(out, spec, logger)
-        if stored is not None:
-            curves.extend(stored.curve)
-            at_other_lengths.extend(stored.eval_rows)
+    # nothing more is asked of Ray, and no Ray future is left (they lived in _build_datasets and _train): Ray stops
+    # while the outputs are written, once its workers' last logs are sent (ray_start.RaySession.release)
+    ray_start.release_ray()
+    for stored in load_checked_all(out, todo, logger).values():  # the jobs run now; the others' were read above
+        curves.extend(stored.curve)
+        at_other_lengths.extend(stored.eval_rows)
     ordered = [rows[spec.run_id] for spec in specs]
     paths = write_metrics(ordered + at_other_lengths, curves, out)
     written = write_report(paths["metrics"], paths["curves"], out, config.model_dump(mode="json"),
@@ -195,11 +169,76 @@ def _sweep(config: CompareConfig, regenerate: bool, logger) -> dict:
     return result
 
 
-def _check_ray() -> None:
-    """Raise while waiting when Ray has died (a task's own error usually says so first)."""
-    what = runtime.ray_death()
-    if what is not None:
-        raise _RayGone(what)
+def _alive(watch: liveness.RayWatch):
+    def check_ray() -> None:
+        """Raise while waiting when Ray has died (a task's own error usually says so first)."""
+        what = watch.death()
+        if what is not None:
+            raise _RayGone(what)
+
+    return check_ray
+
+
+def _build_datasets(config: CompareConfig, regenerate: bool, logger, watch: liveness.RayWatch) -> None:
+    """Every dataset file of the sweep, built (or found valid) on Ray; a dataset that cannot be built valid stops
+    the sweep before any training."""
+    import ray
+
+    cpus = ray.cluster_resources().get("CPU", 1)
+    dataset_specs = config.datasets()
+    built = [build_datasets.submit(chunk, config.dataset_root, regenerate, len(chunk))
+             for chunk in scheduling.chunk_datasets(dataset_specs, max(1, int(cpus // config.cpus_per_job)))]
+    with StageProgress("datasets", len(dataset_specs), logger) as shown:
+        wait_each(built, lambda future: shown.advance(n=len(future.result())), shown, alive=_alive(watch))
+
+
+def _train(config: CompareConfig, todo: list, rows: dict[str, dict], resources: dict, slots: int, logger,
+           watch: liveness.RayWatch) -> None:
+    """Run the jobs `todo` on Ray, packed into chunks; each one's row lands in `rows` (a failed row for a job that
+    failed every attempt). Raises only when Ray or the API dies under it."""
+    specs_total = len(rows) + len(todo)
+    root, out = config.dataset_root, config.out
+    chunks = scheduling.chunk_jobs(todo, slots)
+    if len(chunks) < len(todo):
+        logger.info("packed %d small jobs into %d tasks (longest first)", len(todo), len(chunks))
+    attempts = config.max_retries + 1
+    with remote_options(**resources, max_retries=RAY_MAX_RETRIES):
+        futures = {train_jobs.with_options(retries=config.max_retries, retry_delay_seconds=1,
+                                           timeout_seconds=scheduling.timeout_seconds(chunk))
+                   .submit(chunk, root, out): chunk for chunk in chunks}
+
+    artifact = create_progress_artifact(progress=0.0, key="rnnbench-progress", description="jobs finished")
+    last_update = 0.0
+    estimates = {spec.run_id: scheduling.estimated_seconds(spec) for spec in todo}
+    with StageProgress("jobs", specs_total, logger, done=len(rows), estimates=estimates, slots=slots) as shown:
+        def collect(future) -> None:
+            nonlocal last_update
+            chunk = futures[future]
+            failed = 0
+            try:
+                for row in future.result():
+                    rows[row["run_id"]] = row
+            except Exception as exc:  # noqa: BLE001 - one failure never aborts the sweep
+                if _ray_death(watch, exc):
+                    raise  # not the job's fault: the sweep stops, and the same command resumes it
+                # each job's result is its own: what a job stored stands, only the others are failed
+                errors = exc.errors if isinstance(exc, JobsFailed) else {}
+                for spec in chunk:
+                    stored = load_checked(out, spec, logger)
+                    if stored is not None:
+                        rows[spec.run_id] = stored.row
+                        continue
+                    failed += 1
+                    error = errors.get(spec.run_id, f"{type(exc).__name__}: {exc}")
+                    rows[spec.run_id] = failed_row(spec, f"after {attempts} attempts: {error}")
+                    logger.error("%s failed after %d attempts: %s", spec.run_id, attempts, error)
+            shown.advance([spec.run_id for spec in chunk], failed=failed)
+            # one API call per second at most: the artifact is for people, not a log
+            if time.monotonic() - last_update > 1.0 or len(rows) == specs_total:
+                update_progress_artifact(artifact, progress=100.0 * len(rows) / specs_total)
+                last_update = time.monotonic()
+
+        wait_each(futures, collect, shown, alive=_alive(watch))
 
 
 def job_resources(config: CompareConfig, logger) -> tuple[dict, int]:
@@ -214,7 +253,7 @@ def job_resources(config: CompareConfig, logger) -> tuple[dict, int]:
     a cluster that lacks it now is told so in the log, and the jobs wait for a node that has it."""
     import ray
 
-    private = runtime.is_private_ray()
+    private = ray_start.is_private_ray()
     available = ray.cluster_resources()
     gpus = config.gpus_per_job
     if gpus is None:
@@ -226,7 +265,7 @@ def job_resources(config: CompareConfig, logger) -> tuple[dict, int]:
     shape = {"CPU": config.cpus_per_job, **({"GPU": gpus} if gpus else {}), **custom}
     missing = {name: amount for name, amount in shape.items() if available.get(name, 0) < amount}
     if missing and private:
-        raise runtime.RuntimeStartError(
+        raise RuntimeStartError(
             "each job asks for " + ", ".join(f"{k}={v:g}" for k, v in missing.items()) + " but the local Ray on "
             "this machine has " + ", ".join(f"{k}={available.get(k, 0):g}" for k in missing) + ": it could "
             "never run them (join a cluster that has them with --ray-address, or ask for less)")
@@ -279,19 +318,19 @@ def main(argv: list[str] | None = None, checked: compare_args.Preflight | None =
                 raise result
         serving = ui
     except sweep.SweepInterrupted as exc:
-        runtime.fail(str(exc), code=1)
-    except (sweep.SweepBusy, runtime.RuntimeStartError) as exc:
-        runtime.fail(str(exc))
+        cli.fail(str(exc), code=1)
+    except (sweep.SweepBusy, RuntimeStartError) as exc:
+        cli.fail(str(exc))
     except SchemaValidationError as exc:
-        runtime.fail(f"{exc}\nrefused: no job trains on invalid data; rerun with --regenerate to rebuild it", code=1)
+        cli.fail(f"{exc}\nrefused: no job trains on invalid data; rerun with --regenerate to rebuild it", code=1)
     except OSError as exc:
-        runtime.fail(f"cannot write results under {config.out!r}: {exc}", code=1)
+        cli.fail(f"cannot write results under {config.out!r}: {exc}", code=1)
     except Exception as exc:
-        what = runtime.api_death(exc, api.url if api is not None else None)
+        what = liveness.api_death(exc, api.url if api is not None else None)
         if what is None:
             raise
         run_ids = [spec.run_id for spec in config.runs()]
-        runtime.fail(str(sweep.SweepInterrupted(what, sweep.count_stored(out, run_ids), len(run_ids), out)), code=1)
+        cli.fail(str(sweep.SweepInterrupted(what, sweep.count_stored(out, run_ids), len(run_ids), out)), code=1)
     finally:
         if watching is not None:
             watching.set()

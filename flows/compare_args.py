@@ -106,8 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--hidden-size", type=int, help="hidden units, replacing every problem's")
     add("--steps", type=int, help="parameter updates per job, replacing every problem's")
     add("--lr", type=float, help="Adam learning rate (default 1e-3)")
-    add("--lrs", type=cli.floats, help="comma-separated learning rates to sweep, e.g. 3e-4,1e-3,3e-3: every cell "
-        "runs at each, and the report picks one per (problem, T, arch) on validation")
+    add("--lrs", type=cli.floats, help="comma-separated learning rates to tune, e.g. 3e-4,1e-3,3e-3: a tuning "
+        "stage runs every cell at each on seeds of its own (numbered after --seeds) and picks one per (problem, T, "
+        "arch) on validation; the reported seeds then run at that rate only")
     add("--match", help="iso-size race: params=N or state=N chooses each arch's hidden size so its parameter "
         "count (or state size) is closest to N (refused when an arch cannot come within 10%%)")
     add("--eval-lens", type=cli.names, help="length generalisation: comma-separated lengths at which each "
@@ -122,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--n-train", type=int, help="distinct stored training sequences per (problem, seq_len, seed), read in "
         "shuffled epochs (default: one per sequence the updates read, up to a 256 MB file)")
     add("--no-early-stop", dest="early_stop", action="store_false", default=None, help="train every run for its "
-        "whole budget (default: stop once validation meets the solved rule at two evaluations in a row)")
+        "whole budget (default: stop once validation beats the solved rule by a margin of its standard errors "
+        "at two evaluations in a row)")
     add("--out", default="results", help="output root (path or pyarrow/fsspec URI); datasets go to OUT/data")
     add("--data-root", help="dataset root shared by all nodes (default OUT/data)")
     add("--ray-address", help="join this Ray cluster (HOST:PORT, ray://HOST:PORT or auto) instead of a local one "
@@ -138,6 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--ui", action="store_true", help="serve Prefect's UI with the local Prefect API and keep both up after "
         "the sweep, with its run history, until Ctrl-C (with PREFECT_API_URL set, that server's own UI has it)")
     add("--regenerate", action="store_true", help="rebuild dataset files, e.g. after one was refused as invalid")
+    add("--problem-option", action="append", metavar="PROBLEM.KEY=VALUE",
+        help="a problem's own setting, e.g. group_word.group=a5, mqar.pairs=16 or flip_flop.p_i=0.9; repeatable or "
+        "comma-separated, one value per key in a sweep. Keys: "
+        f"{', '.join(f'{name}.{o.name}' for name, p in PROBLEMS.items() for o in p.problem_options)}; defaults "
+        "and their sources in docs/PROBLEMS.md; recorded as opt_PROBLEM_KEY columns")
     g = parser.add_argument_group("model options (recorded in every metrics row)")
     g.add_argument("--num-layers", type=int, help="stacked recurrent layers (default 1)")
     g.add_argument("--bidirectional", action="store_true", default=None, help="classic cells, end-of-sequence "
@@ -185,6 +192,12 @@ def config_from_args(args: argparse.Namespace) -> CompareConfig:
                                            "forget_bias", "recurrent_init") if getattr(args, k) is not None}
     if args.arch_option:
         model["arch_options"] = _arch_options(args.arch_option)
+    problem_options = _problem_options(args.problem_option) if args.problem_option else None
+    if problem_options:
+        unused = sorted({key.split(".")[0] for key in problem_options} - {g.problem for g in grids})
+        if unused:
+            raise ValueError(f"--problem-option for {', '.join(unused)}, which this sweep does not run "
+                             f"({', '.join(g.problem for g in grids)}); add it to --problems")
     try:
         config = from_preset(
             args.preset, grids=grids, archs=args.archs, seeds=args.seeds, lr=args.lr, lrs=args.lrs,
@@ -192,7 +205,7 @@ def config_from_args(args: argparse.Namespace) -> CompareConfig:
             n_test=args.n_test, n_val=args.n_val, n_train=args.n_train, early_stop=args.early_stop,
             out=args.out, data_root=args.data_root, ray_address=args.ray_address,
             cpus_per_job=args.cpus_per_job, gpus_per_job=args.gpus_per_job, resources_per_job=args.resources_per_job,
-            model=ModelOptions(**model) if model else None,
+            model=ModelOptions(**model) if model else None, problem_options=problem_options,
         )
     except PydanticValidationError as exc:
         raise ValueError(_pydantic_message(exc)) from None
@@ -214,6 +227,16 @@ def _arch_options(items: list[str]) -> dict:
         return check_arch_options(parse_assignments(items))
     except ValueError as exc:
         raise ValueError(f"--arch-option: {exc}") from None
+
+
+def _problem_options(items: list[str]) -> dict:
+    """--problem-option texts -> {PROBLEM.KEY: typed value}; ValueError naming the flag and the bad key or value."""
+    from rnnbench.problems.options import check_problem_options, parse_assignments
+
+    try:
+        return check_problem_options(parse_assignments(items))
+    except ValueError as exc:
+        raise ValueError(f"--problem-option: {exc}") from None
 
 
 def _pydantic_message(exc: PydanticValidationError) -> str:

@@ -1,18 +1,23 @@
-"""Flow and CLI that generate and validate every dataset file: `python -m flows.datasets --help`."""
+"""Generating and validating every dataset file: `python -m flows.datasets --help`.
+
+With a Prefect API configured (PREFECT_API_URL), the build is a flow run recorded there (flows/dataset_flows.py);
+without one, it runs here in this process, with the same generation, validation and atomic writes
+(tasks.dataset_store.build), and nothing is started: Prefect's own fallback for a missing URL, its ephemeral mode,
+starts a server subprocess (seconds) for a record nobody would read.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 
-from prefect import flow
-from prefect.task_runners import ThreadPoolTaskRunner
-
-from flows import cli, runtime
+from flows import cli, prefect_api
 from rnnbench import storage
 from rnnbench.datasets import SPLITS, DatasetSpec
 from rnnbench.problems import get_problem
-from tasks.datasets import build_dataset
+from tasks import dataset_store
 
 
 def plan(problems: list[str], seq_lens: list[int], n_train: int, n_test: int, seed: int,
@@ -35,15 +40,20 @@ def plan(problems: list[str], seq_lens: list[int], n_train: int, n_test: int, se
     return specs
 
 
-# two threads: generation and Parquet encoding release the GIL, and this machine has two cores
-@flow(name="datasets", task_runner=ThreadPoolTaskRunner(max_workers=2))
-def datasets_flow(specs: list[DatasetSpec], out: str, regenerate: bool = False) -> list[dict]:
-    futures = [build_dataset.submit(spec, out, regenerate) for spec in specs]
-    return [f.result() for f in futures]
+def build_all(specs: list[DatasetSpec], out: str, regenerate: bool = False) -> list[dict]:
+    """Make sure a valid file exists for each spec (tasks.dataset_store.build): {path, reused, seconds} each."""
+    if prefect_api.configured():
+        from flows.dataset_flows import datasets_flow
+
+        with prefect_api.prefect_api():
+            return datasets_flow(specs, out, regenerate)
+    with ThreadPoolExecutor(max_workers=dataset_store.BUILD_THREADS) as pool:
+        return list(pool.map(lambda spec: asdict(dataset_store.build(spec, out, regenerate=regenerate)), specs))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m flows.datasets", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m flows.datasets", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--problems", type=cli.names, default=["copy_memory", "sequential_xor", "adding"],
                         help="comma-separated problem names (default: all three)")
     parser.add_argument("--seq-lens", type=cli.ints, default=[20, 50], help="comma-separated sequence lengths")
@@ -62,9 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         specs = plan(args.problems, args.seq_lens, args.n_train, args.n_test, args.seed, args.n_val)
         storage.check_writable(args.out)
     except ValueError as exc:
-        runtime.fail(str(exc))
-    with runtime.prefect_api():
-        results = datasets_flow(specs, args.out, args.regenerate)
+        cli.fail(str(exc))
+    results = build_all(specs, args.out, args.regenerate)
     for result in results:
         print(f"{'reused' if result['reused'] else 'wrote '} {result['path']}")
     return 0

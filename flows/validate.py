@@ -1,15 +1,21 @@
-"""Flow and CLI that validate existing dataset files: `python -m flows.validate PATH [PATH ...]`."""
+"""Validating existing dataset files: `python -m flows.validate PATH [PATH ...]`.
+
+With a Prefect API configured (PREFECT_API_URL), the validation is a flow run recorded there
+(flows/dataset_flows.py); without one, it runs here in this process, with the same checks
+(tasks.dataset_store.check), and nothing is started: Prefect's own fallback for a missing URL, its ephemeral
+mode, starts a server subprocess (seconds) for a record nobody would read.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from prefect import flow
-
-from flows import runtime
-from tasks.datasets import validate_dataset
+from flows import cli, prefect_api
+from tasks import dataset_store
 
 
 def expand(paths: list[str]) -> list[str]:
@@ -26,22 +32,32 @@ def expand(paths: list[str]) -> list[str]:
     return out
 
 
-@flow(name="validate-datasets")
-def validate_flow(paths: list[str]) -> list[str | None]:
-    futures = [validate_dataset.submit(p) for p in paths]
-    return [f.result() for f in futures]
+def validate_all(paths: list[str]) -> list[str | None]:
+    """Each file's error message, or None when it is valid, in the order given."""
+    if prefect_api.configured():
+        from flows.dataset_flows import validate_flow
+
+        with prefect_api.prefect_api():
+            return validate_flow(paths)
+    # threads, as the flow's default task runner: reading Parquet and checking columns release the GIL
+    with ThreadPoolExecutor(max_workers=max(1, min(len(paths), os.cpu_count() or 1))) as pool:
+        results = list(pool.map(dataset_store.check, paths))
+    for valid, message in results:
+        if valid:
+            print(message)
+    return [None if valid else message for valid, message in results]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flows.validate", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m flows.validate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="+", help="dataset files (or directories) to validate")
     args = parser.parse_args(argv)
     try:
         paths = expand(args.paths)
     except ValueError as exc:
-        runtime.fail(str(exc))
-    with runtime.prefect_api():
-        errors = validate_flow(paths)
+        cli.fail(str(exc))
+    errors = validate_all(paths)
     bad = [e for e in errors if e]
     for message in bad:
         print(message, file=sys.stderr)

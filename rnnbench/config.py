@@ -13,7 +13,8 @@ from rnnbench.archs import ARCHS, get_arch
 from rnnbench.archs.options import RunShape, check_arch_options, resolve
 from rnnbench.datasets import DatasetSpec
 from rnnbench.matching import matched_hidden_sizes, parse_match
-from rnnbench.problems import PROBLEMS, DefaultGrid, check_eval_lens, check_min_len, get_problem
+from rnnbench.problems import PROBLEMS, DefaultGrid, Problem, check_eval_lens, check_min_len, get_problem
+from rnnbench.problems.options import check_problem_options, given_for
 from rnnbench.sizing import auto_n_train
 
 RecurrentInit = Literal["default", "orthogonal", "identity"]
@@ -121,8 +122,42 @@ class RunSpec(BaseModel):
     n_test: int = Field(ge=1)
     eval_lens: list[int] = Field(default_factory=list, description="other lengths the trained model is scored "
                                  "at, each on its own stored test set (length generalisation)")
-    early_stop: bool = Field(True, description="stop once validation meets the solved rule twice in a row")
+    early_stop: bool = Field(True, description="stop once validation beats the solved rule by a margin "
+                             "(rnnbench.train.stop_margin) twice in a row")
     model: ModelOptions = ModelOptions()
+    problem_options: dict[str, float | int | bool | str] = Field(
+        default_factory=dict, description="the problem's own settings by name (group_word's group, ...), every "
+        "one resolved: given ones and defaults alike, so that the run id names the data it trains on")
+    role: Literal["report", "tune"] = Field("report", description="tune: a run of the tuning stage of a --lrs "
+                                            "sweep (its own seeds; it only chooses a rate); report: a reported run")
+
+    @model_validator(mode="after")
+    def _resolve_problem_options(self):
+        if self.problem in PROBLEMS and (self.problem_options or PROBLEMS[self.problem].problem_options):
+            resolved = get_problem(self.problem, self.problem_options).option_values()
+            object.__setattr__(self, "problem_options", dict(sorted(resolved.items())))
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_empty_problem_options(self, handler):
+        # a problem without settings has no key: the run ids (hence stored results) of its runs stay what they were
+        data = handler(self)
+        if not data.get("problem_options"):
+            data.pop("problem_options", None)
+        if data.get("role") == "report":
+            data.pop("role")  # likewise: a reported run's id is what it was before tuning had a stage of its own
+        return data
+
+    def cell_key(self) -> str:
+        """What a tuned rate is chosen for: every setting but the learning rate, the seed and the role."""
+        data = self.model_dump(mode="json")
+        for name in ("lr", "seed", "role"):
+            data.pop(name, None)
+        return json.dumps(data, sort_keys=True)
+
+    def problem_def(self) -> Problem:
+        """The problem with this run's settings."""
+        return get_problem(self.problem, self.problem_options)
 
     @property
     def run_id(self) -> str:
@@ -132,19 +167,29 @@ class RunSpec(BaseModel):
     def datasets(self) -> tuple[DatasetSpec, DatasetSpec, DatasetSpec]:
         """(train, val, test). The data seed is the run seed: every architecture of a seed sees the same
         sequences; the three splits come from disjoint seed streams."""
-        return (DatasetSpec(self.problem, self.seq_len, "train", self.seed, self.n_train, self.min_len),
-                DatasetSpec(self.problem, self.seq_len, "val", self.seed, self.n_val, self.min_len),
-                DatasetSpec(self.problem, self.seq_len, "test", self.seed, self.n_test, self.min_len))
+        options = tuple(self.problem_options.items())
+        return (DatasetSpec(self.problem, self.seq_len, "train", self.seed, self.n_train, self.min_len, options),
+                DatasetSpec(self.problem, self.seq_len, "val", self.seed, self.n_val, self.min_len, options),
+                DatasetSpec(self.problem, self.seq_len, "test", self.seed, self.n_test, self.min_len, options))
 
     def eval_datasets(self) -> list[DatasetSpec]:
         """The test set at each other evaluation length (fixed length, the run's seed)."""
-        return [DatasetSpec(self.problem, length, "test", self.seed, self.n_test) for length in self.eval_lens]
+        options = tuple(self.problem_options.items())
+        return [DatasetSpec(self.problem, length, "test", self.seed, self.n_test, options=options)
+                for length in self.eval_lens]
+
+    def held_out_datasets(self) -> dict[str, DatasetSpec]:
+        """name -> the test set the problem's source holds out at this length under other settings (flip_flop's
+        sparse p_i = 0.98 and dense p_i = 0.1), the run's seed and rows; {} for most problems."""
+        return {name: DatasetSpec(self.problem, self.seq_len, "test", self.seed, self.n_test,
+                                  options={**self.problem_options, **setting})
+                for name, setting in self.problem_def().held_out.items()}
 
     def check(self) -> None:
         """Raise ValueError naming the bad value for combinations pydantic cannot see."""
-        problem = get_problem(self.problem)
+        problem = self.problem_def()
         if self.eval_lens:
-            check_eval_lens(self.problem, self.eval_lens, self.seq_len)
+            check_eval_lens(self.problem, self.eval_lens, self.seq_len, self.problem_options)
         arch = get_arch(self.arch)
         problem.check_seq_len(self.seq_len)
         m = self.model
@@ -165,7 +210,7 @@ class RunSpec(BaseModel):
             raise ValueError(f"recurrent_init={m.recurrent_init!r} is not available for {self.arch!r}; "
                              f"choose from {', '.join(arch.recurrent_inits)}")
         if self.min_len:
-            check_min_len(self.problem, self.min_len, self.seq_len)
+            check_min_len(self.problem, self.min_len, self.seq_len, self.problem_options)
         if self.n_train < self.batch_size:
             raise ValueError(f"n_train={self.n_train} is smaller than one batch (batch_size={self.batch_size})")
         if self.eval_every > self.steps:
@@ -207,8 +252,12 @@ class CompareConfig(BaseModel):
     archs: list[str] = Field(min_length=1)
     seeds: int = Field(1, ge=1, description="number of seeds, 0..seeds-1; each seed is a new init and new data")
     lr: float = Field(1e-3, gt=0)
-    lrs: list[float] | None = Field(None, min_length=1, description="learning rates to sweep (each cell at "
-                                    "each rate; the report picks one per cell on validation); None: [lr]")
+    lrs: list[float] | None = Field(None, min_length=1, description="learning rates to tune: with more than one, "
+                                    "a tuning stage runs each cell at each rate on its own seeds (seeds .. seeds + "
+                                    "tune_seeds - 1) and picks one rate per cell on validation; the reported seeds "
+                                    "then run at that rate only; None: [lr]")
+    tune_seeds: int | None = Field(None, ge=1, description="seeds of the tuning stage of a --lrs sweep, numbered "
+                                   "after the reported ones; None: as many as `seeds`")
     match: str | None = Field(None, description="'params=N' or 'state=N': each arch's hidden size is chosen so "
                               "that its parameter count (or state size) is closest to N, instead of hidden_size")
     batch_size: int = Field(64, ge=1)
@@ -218,8 +267,13 @@ class CompareConfig(BaseModel):
     n_val: int = Field(512, ge=1, description="stored validation sequences per (problem, seq_len, seed)")
     n_train: int | None = Field(None, ge=1, description="distinct training sequences per (problem, seq_len, "
                                 "seed); None: one per sequence an update reads, up to a 256 MB file")
-    early_stop: bool = Field(True, description="a run stops once validation meets the solved rule twice in a row")
+    early_stop: bool = Field(True, description="a run stops once validation beats the solved rule by a "
+                             "margin (rnnbench.train.stop_margin) twice in a row")
     model: ModelOptions = ModelOptions()
+    problem_options: dict[str, float | int | bool | str] = Field(
+        default_factory=dict, description="each problem's own settings, 'PROBLEM.KEY' -> value, e.g. "
+        "{'group_word.group': 'a5'}: one value per key for the whole sweep; the others keep the defaults listed with "
+        "their sources in rnnbench/problems/ (docs/PROBLEMS.md)")
     out: str = "results"
     data_root: str | None = Field(None, description="dataset root; default OUT/data")
     ray_address: str | None = None
@@ -243,6 +297,19 @@ class CompareConfig(BaseModel):
             if not lr > 0:
                 raise ValueError(f"learning rate {lr!r} must be positive")
         return lrs
+
+    @field_validator("problem_options", mode="before")
+    @classmethod
+    def _known_problem_options(cls, value):
+        return check_problem_options(value)  # typed, sorted by key; ValueError naming an unknown key or a bad value
+
+    @model_serializer(mode="wrap")
+    def _without_empty_problem_options(self, handler):
+        # no problem options, no key: config.json of a sweep without them stays what it was (no spurious change)
+        data = handler(self)
+        if not data.get("problem_options"):
+            data.pop("problem_options", None)
+        return data
 
     @field_validator("subset")
     @classmethod
@@ -278,51 +345,89 @@ class CompareConfig(BaseModel):
     def learning_rates(self) -> list[float]:
         return list(dict.fromkeys(self.lrs)) if self.lrs else [self.lr]
 
+    def tunes(self) -> bool:
+        """Whether the sweep has a tuning stage: more than one learning rate to choose from."""
+        return len(self.learning_rates()) > 1
+
+    def tune_seed_numbers(self) -> list[int]:
+        """The tuning stage's seeds: after the reported ones (0..seeds-1), so no reported run is a tuning run."""
+        return list(range(self.seeds, self.seeds + (self.tune_seeds or self.seeds)))
+
     @property
     def dataset_root(self) -> str:
         from rnnbench.storage import join
 
         return self.data_root or join(self.out, "data")
 
-    def all_runs(self) -> list[RunSpec]:
-        """Every job of the sweep, subset or not: arch x problem x seq_len x learning rate x seed."""
+    def all_runs(self, rates: dict[str, float] | float | None = None) -> list[RunSpec]:
+        """Every job of one stage of the sweep, subset or not: arch x problem x seq_len x learning rate x seed.
+
+        Without a tuning stage (one rate): the reported runs. With one (tunes()): `rates` None gives the tuning
+        stage, each rate on the tuning seeds (role "tune"); `rates` ({RunSpec.cell_key(): rate}, what
+        rnnbench.tuning.choose_rates chose from that stage) gives the reported seeds at each cell's rate only (a
+        single number: every cell at that rate, for what does not depend on it, such as the datasets)."""
         for name in self.archs:
             get_arch(name)
+        if self.tunes() and rates is None:
+            stage = [(lr, seed, "tune") for lr in self.learning_rates() for seed in self.tune_seed_numbers()]
+        else:
+            stage = [(None if self.tunes() else self.learning_rates()[0], seed, "report")
+                     for seed in range(self.seeds)]
         specs = []
         for grid in self.grids:
+            settings = given_for(grid.problem, self.problem_options)
             hidden = {arch: grid.hidden_size for arch in self.archs}
             if self.match:
-                hidden = matched_hidden_sizes(self.match, grid.problem, self.archs, self.model)
+                hidden = matched_hidden_sizes(self.match, grid.problem, self.archs, self.model, settings)
             for seq_len in grid.seq_lens:
                 for arch in self.archs:
-                    for lr in self.learning_rates():
-                        for seed in range(self.seeds):
-                            spec = RunSpec(
-                                problem=grid.problem, arch=arch, seq_len=seq_len, seed=seed, min_len=grid.min_len,
-                                hidden_size=hidden[arch], steps=grid.steps, lr=lr,
-                                batch_size=self.batch_size, clip_norm=self.clip_norm,
-                                eval_every=max(1, grid.steps // self.eval_points),
-                                n_test=grid.n_test or self.n_test, n_val=grid.n_val or self.n_val,
-                                early_stop=self.early_stop, model=self.model.for_run(arch, seq_len, hidden[arch]),
-                                eval_lens=self.eval_lengths(seq_len),
-                                n_train=self.n_train or auto_n_train(grid.problem, seq_len, grid.steps,
-                                                                     self.batch_size, grid.min_len > 0),
-                            )
-                            spec.check()
-                            specs.append(spec)
+                    for lr, seed, role in stage:
+                        spec = RunSpec(
+                            problem=grid.problem, arch=arch, seq_len=seq_len, seed=seed, min_len=grid.min_len,
+                            hidden_size=hidden[arch], steps=grid.steps, lr=1.0 if lr is None else lr, role=role,
+                            batch_size=self.batch_size, clip_norm=self.clip_norm,
+                            eval_every=max(1, grid.steps // self.eval_points),
+                            n_test=grid.n_test or self.n_test, n_val=grid.n_val or self.n_val,
+                            early_stop=self.early_stop, model=self.model.for_run(arch, seq_len, hidden[arch]),
+                            eval_lens=self.eval_lengths(seq_len), problem_options=settings,
+                            n_train=self.n_train or auto_n_train(grid.problem, seq_len, grid.steps,
+                                                                 self.batch_size, grid.min_len > 0, settings),
+                        )
+                        if lr is None:  # the reported stage of a tuned sweep: the cell's chosen rate
+                            spec = spec.model_copy(update={"lr": _chosen_rate(rates, spec)})
+                        spec.check()
+                        specs.append(spec)
         return specs
 
-    def runs(self) -> list[RunSpec]:
-        """The jobs this sweep runs (all_runs, or its `subset`); raises ValueError on a bad combination."""
-        specs = self.all_runs()
+    def runs(self, rates: dict[str, float] | float | None = None) -> list[RunSpec]:
+        """The jobs of one stage of this sweep (all_runs, or its `subset`); raises ValueError on a bad combination.
+        With a tuning stage (tunes()), `rates` None gives that stage, and the rates it chose the reported one."""
+        specs = self.all_runs(rates)
         if self.subset:
             first, every = parse_subset(self.subset)
             specs = specs[first - 1::every]
         return specs
 
+    def every_stage(self) -> list[RunSpec]:
+        """The jobs of every stage, the reported runs of a tuned sweep at a stand-in rate (its first): what the
+        datasets, the plan's counts and the progress need, none of which depends on the rate."""
+        return self.runs() + (self.runs(self.learning_rates()[0]) if self.tunes() else [])
+
     def datasets(self) -> list[DatasetSpec]:
-        return sorted({d for run in self.runs() for d in (*run.datasets(), *run.eval_datasets())},
-                      key=lambda d: (d.problem, d.seq_len, d.seed, d.split))
+        # the held-out test sets too (flip_flop's sparse and dense): stored and validated with the rest
+        return sorted({d for run in self.every_stage()
+                       for d in (*run.datasets(), *run.eval_datasets(), *run.held_out_datasets().values())},
+                      key=lambda d: (d.problem, d.seq_len, d.seed, d.split, d.options_text))
+
+
+def _chosen_rate(rates: dict[str, float] | float, spec: RunSpec) -> float:
+    """The rate the tuning stage chose for `spec`'s cell (`rates` a number: that one for every cell)."""
+    if isinstance(rates, int | float):
+        return float(rates)
+    if spec.cell_key() not in rates:
+        raise ValueError(f"no tuned rate for {spec.problem}/{spec.arch}/T={spec.seq_len}: the tuning stage chose "
+                         f"rates for {len(rates)} other cell(s)")
+    return rates[spec.cell_key()]
 
 
 def parse_subset(text: str) -> tuple[int, int]:
@@ -372,6 +477,9 @@ def _quick_grids() -> list[ProblemGrid]:
         ProblemGrid(problem="adding", seq_lens=[50], hidden_size=32, steps=1500),
         ProblemGrid(problem="temporal_order", seq_lens=[50], hidden_size=32, steps=1000),
         ProblemGrid(problem="selective_copy", seq_lens=[16], hidden_size=32, steps=1000),
+        # state tracking: in probes here (3 seeds), gru, lstm and rnn_relu solved s3 at T=16 within 2,000 updates
+        # (and kept it at 4x the length), the diagonal recurrences (mingru, minlstm, lru) and indrnn did not
+        ProblemGrid(problem="group_word", seq_lens=[16], hidden_size=32, steps=2000),
     ]
 
 
@@ -390,14 +498,16 @@ def _defined_at(problem: str, seq_len: int) -> bool:
 
 
 def _full_grids() -> list[ProblemGrid]:
-    # every registered problem (plugins' included) at each length of FULL_LENGTHS it is defined at, else at its own
-    # (the digits' 64 pixels), with the budgets of the published reference points (PROBLEMS.md): LSTM needs ~4k
-    # updates at T=100 and ~10k at T=500 on adding and fails T=1000 in 20k, so every length gets 20k updates
-    # (early stop ends solved runs)
+    # every registered problem (plugins' included) at the lengths its sources use where it declares them
+    # (`Problem.full_lengths`), else at each length of FULL_LENGTHS it is defined at, else at its own (the digits'
+    # 64 pixels); each at its default settings (a sweep runs one setting of each). Budgets from the published
+    # reference points (PROBLEMS.md): LSTM needs ~4k updates at T=100 and ~10k at T=500 on adding and fails
+    # T=1000 in 20k, so every length gets 20k updates (early stop ends solved runs)
     grids = []
     for name in sorted(PROBLEMS, key=lambda name: name != FULL_FIRST):
         grid = ProblemGrid.default(name)
-        lengths = [t for t in FULL_LENGTHS if _defined_at(name, t)] or grid.seq_lens
+        declared = get_problem(name).full_lengths  # the lengths its sources use (group_word, mqar, flip_flop)
+        lengths = list(declared or [t for t in FULL_LENGTHS if _defined_at(name, t)] or grid.seq_lens)
         grids.append(grid.model_copy(update={"seq_lens": lengths, "hidden_size": 128, "steps": 20_000}))
     return grids
 
@@ -410,9 +520,10 @@ PRESETS = {
     "seed": lambda: {"grids": _seed_grids(), "archs": ["rnn_tanh", "gru", "lstm"], "seeds": 3},
     "smoke": lambda: {"grids": _smoke_grids(), "archs": ["rnn_tanh", "gru", "lstm"], "seeds": 1,
                       "batch_size": 32, "lr": 3e-3, "n_test": 256, "eval_points": 5},
-    # the default: every arch on three problems and lengths where, in probes on this machine, some archs solve
+    # the default: every arch on four problems and lengths where, in probes on this machine, some archs solve
     # within the budget and others stay at chance (adding: gated cells; temporal order: GRU and IndRNN; selective
-    # copy: LRU); ~10 minutes on 2 CPU cores for the eight built-in archs
+    # copy: LRU; group_word s3: GRU, LSTM and rnn_relu, not the diagonal recurrences); ~10 minutes on 2 CPU cores
+    # for the eight built-in archs
     "quick": lambda: {"grids": _quick_grids(), "archs": list(ARCHS), "seeds": 3, "lr": 3e-3, "n_test": 500,
                       "n_val": 256, "eval_points": 20},
     # the literature's grid: every arch x problem x T in {50..1000} x 3 learning rates x 3 seeds; sized for a GPU

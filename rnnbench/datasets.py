@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -12,7 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rnnbench import storage
-from rnnbench.problems import check_min_len, get_problem
+from rnnbench.archs.spec import Value
+from rnnbench.problems import PROBLEMS, check_min_len, get_problem
 
 Split = Literal["train", "test", "val"]
 # the position is the split's seed-stream key: "val" is appended so train and test files keep their bytes
@@ -36,14 +38,32 @@ class DatasetSpec:
     n_rows: int
     # 0: every sequence has seq_len steps; else lengths ~ U{min_len..seq_len}, zero-padded to seq_len
     min_len: int = 0
+    # the problem's own settings (group_word's group, ...), every one resolved, sorted by name: () for a problem
+    # without any. Given as a mapping or pairs, some or none: the defaults fill the rest, so that one setting
+    # always names one file
+    options: tuple[tuple[str, Value], ...] = ()
+
+    def __post_init__(self) -> None:
+        given = dict(self.options.items() if isinstance(self.options, Mapping) else self.options)
+        if self.problem in PROBLEMS and PROBLEMS[self.problem].problem_options:
+            given = get_problem(self.problem, given).option_values()
+        object.__setattr__(self, "options", tuple(sorted(given.items())))
 
     @property
     def variable(self) -> bool:
         return self.min_len > 0
 
+    def problem_def(self):
+        """The problem with this file's settings."""
+        return get_problem(self.problem, dict(self.options))
+
+    @property
+    def options_text(self) -> str:
+        return options_text(self.options)
+
     def check(self) -> None:
         """Raise ValueError naming the bad value and what is allowed."""
-        problem = get_problem(self.problem)
+        problem = self.problem_def()
         problem.check_seq_len(self.seq_len)
         if self.split not in SPLITS:
             raise ValueError(f"unknown split {self.split!r}; valid splits: {', '.join(SPLITS)}")
@@ -53,12 +73,14 @@ class DatasetSpec:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         problem.check_rows(self.n_rows, self.split)
         if self.variable:
-            check_min_len(self.problem, self.min_len, self.seq_len)
+            check_min_len(self.problem, self.min_len, self.seq_len, dict(self.options))
 
     @property
     def filename(self) -> str:
         lengths = f"-len{self.min_len}to{self.seq_len}" if self.variable else ""
-        return f"{self.problem}/T{self.seq_len}/{self.split}-seed{self.seed}-n{self.n_rows}{lengths}.parquet"
+        setting = f"{self.options_text}/" if self.options else ""
+        return (f"{self.problem}/{setting}T{self.seq_len}/{self.split}-seed{self.seed}-n{self.n_rows}{lengths}"
+                ".parquet")
 
     def path(self, root: str) -> str:
         return storage.join(root, *self.filename.split("/"))
@@ -69,7 +91,17 @@ class DatasetSpec:
         key = (zlib.crc32(self.problem.encode()), self.seq_len, SPLITS.index(self.split))
         if self.variable:
             key += (self.min_len,)
+        if self.options:
+            # each setting its own stream: flip_flop's held-out p_i = 0.98 test set shares no draws with p_i = 0.8's
+            key += (zlib.crc32(self.options_text.encode()),)
         return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=key))
+
+
+def options_text(options: Iterable[tuple[str, Value]]) -> str:
+    """Settings as a file names them: 'group=a5', 'p_i=0.98', 'pairs=8,queries=8,vocab=64' (sorted by name, floats
+    as Python spells them back); '' for none."""
+    return ",".join(f"{name}={value!r}" if isinstance(value, float) else f"{name}={value}"
+                    for name, value in sorted(options))
 
 
 @dataclass(frozen=True)
@@ -91,7 +123,7 @@ def generate(spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray]:
 def generate_arrays(spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(x, y, lengths or None)."""
     spec.check()
-    problem = get_problem(spec.problem)
+    problem = spec.problem_def()
     if spec.variable:
         return problem.generate_variable(spec.n_rows, spec.seq_len, spec.min_len, spec.rng())
     # the split name too: a problem with a fixed pool of examples (sequential_digits) maps it to its own images
@@ -118,10 +150,12 @@ def _sequence_column(values: np.ndarray) -> pa.FixedSizeListArray:
 
 
 def to_table(spec: DatasetSpec, x: np.ndarray, y: np.ndarray, lengths: np.ndarray | None = None) -> pa.Table:
-    problem = get_problem(spec.problem)
+    problem = spec.problem_def()
     ids = np.arange(spec.n_rows, dtype=np.int64)
     meta = {
-        **{k: str(v) for k, v in asdict(spec).items()},
+        **{k: str(v) for k, v in asdict(spec).items() if k != "options"},
+        # only where the problem has settings: a file of any other problem keeps the metadata it had
+        **({"problem_options": spec.options_text} if spec.options else {}),
         "generator_version": str(problem.generator_version),
         "format_version": str(FORMAT_VERSION),
         "content_hash": content_hash(ids, x, y, lengths),

@@ -147,13 +147,15 @@ class Section:
 @dataclass
 class Report:
     """The report: render with `markdown()` and `html()`; `images` are the figures (PNG) the Markdown links to
-    under plots/; `findings` the generated sentences; `summary` the per-cell frame from rnnbench.verdicts."""
+    under plots/; `findings` the generated sentences; `summary` the per-cell frame and `comparisons` the per-pair
+    frame from rnnbench.verdicts."""
 
     title: str
     facts: list[tuple[str, str]]
     sections: list[Section]
     findings: list[str]
     summary: pl.DataFrame = field(repr=False)
+    comparisons: pl.DataFrame = field(repr=False)  # one row per pair of archs (rnnbench.verdicts.compare_archs)
 
     @property
     def images(self) -> dict[str, bytes]:
@@ -235,13 +237,43 @@ def fmt_metric(value, row: dict) -> str:
     return fmt(value)
 
 
+def level_text(level: float) -> str:
+    """A coverage probability with two decimals, never rounded up to the stated level from below it (0.9496
+    prints 0.949, not 0.95)."""
+    text = f"{level:.2f}"
+    if level < verdicts.INTERVAL_LEVEL <= float(text):
+        text = f"{math.floor(level * 1000) / 1000:.3f}"
+    return text
+
+
+def _ordinal(k: int) -> str:
+    return f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
+
+
+def interval_words(n: int) -> str:
+    """What the interval over n seeds is and how likely it covers the median over seeds, e.g. 'range over 3
+    seeds, covers the median with prob. 0.75'."""
+    if n <= 1:
+        return "1 seed: no interval"
+    k, level = verdicts.order_statistic_rank(n)
+    what = f"range over {n} seeds" if k == 1 else f"{_ordinal(k)} smallest to {_ordinal(k)} largest of {n} seeds"
+    return f"{what}, covers the median with prob. {level_text(level)}"
+
+
+def intervals_caption(rows: list[dict]) -> str:
+    """The intervals these rows show, each kind once: 'range over 3 seeds, covers the median with prob. 0.75'."""
+    sizes = sorted({r["n_ok"] for r in rows if r["n_ok"] and r["n_ok"] > 1})
+    return "; ".join(interval_words(n) for n in sizes) or "no cell has two seeds with a test metric: no interval"
+
+
 def median_interval(row: dict) -> str:
+    """'median [low, high] (level)': the level is the interval's probability of covering the median over seeds."""
     if row["median"] is None:
         return "–"
     if row["n_ok"] <= 1 or row["ci_low"] is None:
         return f"{fmt_metric(row['median'], row)} (1 seed)" if row["n_ok"] == 1 else fmt_metric(row["median"], row)
     return (f"{fmt_metric(row['median'], row)} [{fmt_metric(row['ci_low'], row)}, "
-            f"{fmt_metric(row['ci_high'], row)}]")
+            f"{fmt_metric(row['ci_high'], row)}] ({level_text(row['ci_level'])})")
 
 
 def solved_threshold(problem_name: str, seq_len: int) -> float | None:
@@ -264,12 +296,18 @@ class Data:
     lengths: dict[str, list[int]]
     thresholds: dict[tuple[str, int], float | None]
     horizon: dict[tuple[str, str], int | None]
+    # per (arch, problem): solved lengths above an unsolved shorter one, with the first unsolved length below
+    # them; flagged, never counted in the horizon
+    beyond_gap: dict[tuple[str, str], tuple[list[int], int]]
 
     def chosen(self, problem: str | None = None) -> list[dict]:
         return [c for c in self.cells if c["chosen"] and (problem is None or c["problem"] == problem)]
 
 
 def prepare(metrics: pl.DataFrame, curves: pl.DataFrame) -> Data:
+    # a --lrs sweep's tuning runs only chose each cell's rate: no table, figure or sentence reads them
+    metrics = verdicts.reported(metrics)
+    curves = curves.join(metrics.select("run_id").unique(), on="run_id", how="semi")
     summary = verdicts.summarize(metrics)  # each (problem, T, arch)'s setting is chosen there, on validation
     comparisons = verdicts.compare_archs(metrics, summary)
     rows = summary.to_dicts()
@@ -278,12 +316,7 @@ def prepare(metrics: pl.DataFrame, curves: pl.DataFrame) -> Data:
     problems = sorted(summary["problem"].unique().to_list(), key=_problem_order)
     lengths = {p: sorted({r["seq_len"] for r in rows if r["problem"] == p}) for p in problems}
     chosen = [r for r in rows if r["chosen"]]
-    horizon = {}
-    for r in chosen:
-        key = (r["arch"], r["problem"])
-        horizon.setdefault(key, None)
-        if r["verdict"] == "solved":
-            horizon[key] = max(horizon[key] or 0, r["seq_len"])
+    horizon, beyond_gap = horizons(chosen)
     registry = list(ARCHS)
 
     def rank(arch: str) -> tuple:
@@ -296,7 +329,32 @@ def prepare(metrics: pl.DataFrame, curves: pl.DataFrame) -> Data:
     thresholds = {(p, t): solved_threshold(p, t) for p in problems for t in lengths[p]}
     rows.sort(key=lambda r: (problems.index(r["problem"]), r["seq_len"], archs.index(r["arch"]),
                              *((r[k] is None, r[k]) for k in varied)))
-    return Data(metrics, curves, summary, comparisons, rows, varied, problems, archs, lengths, thresholds, horizon)
+    return Data(metrics, curves, summary, comparisons, rows, varied, problems, archs, lengths, thresholds, horizon,
+                beyond_gap)
+
+
+def horizons(chosen: list[dict]) -> tuple[dict[tuple[str, str], int | None], dict[tuple[str, str], tuple]]:
+    """Each (arch, problem)'s memory horizon, the longest T such that it and every shorter T run are solved
+    (None: the shortest is not), and, where a longer T is solved above an unsolved one, (those T, the first
+    unsolved T): a memory that fails at 100 and holds at 200 is not a horizon of 200 (luck, or a rule or data
+    problem at one length), so it is flagged and not counted."""
+    horizon: dict[tuple[str, str], int | None] = {}
+    beyond: dict[tuple[str, str], tuple[list[int], int]] = {}
+    by_key: dict[tuple[str, str], list[dict]] = {}
+    for r in chosen:
+        by_key.setdefault((r["arch"], r["problem"]), []).append(r)
+    for key, cells in by_key.items():
+        horizon[key], gap, above = None, None, []
+        for r in sorted(cells, key=lambda c: c["seq_len"]):
+            if r["verdict"] != "solved":
+                gap = r["seq_len"] if gap is None else gap
+            elif gap is None:
+                horizon[key] = r["seq_len"]
+            else:
+                above.append(r["seq_len"])
+        if above:
+            beyond[key] = (above, gap)
+    return horizon, beyond
 
 
 def _problem_order(problem: str) -> tuple:
@@ -335,14 +393,17 @@ def _answer(data: Data) -> Section:
     fig = figs.overview(data.archs, data.lengths, cells, data.horizon)
     several = data.varied
     caption = ("Each cell is one architecture on one (problem, length T); its colour, hatch and words give the "
-               "verdict over seeds (seeds solved / seeds run). 'horizon' is the longest T whose cell is solved.")
+               "verdict over seeds (seeds solved / seeds run). 'horizon' is the longest T such that it and every "
+               "shorter T run are solved; a T solved above an unsolved one is not counted (the table flags it).")
     if several:
         caption += (f" Where several settings ({', '.join(several)}) were run, a cell shows the one with the best "
                     "median validation metric.")
     runs = "; ".join(f"{p} " + ", ".join(map(str, data.lengths[p])) for p in data.problems)
     table = Table(["architecture", *data.problems],
                   [[a, *(_horizon_text(data, a, p) for p in data.problems)] for a in data.archs],
-                  caption=f"Memory horizon: the longest training length T whose cell is solved (lengths run: {runs}).")
+                  caption=f"Memory horizon: the longest training length T such that it and every shorter T run "
+                          f"are solved (lengths run: {runs}); a T solved above an unsolved one is named, not "
+                          "counted.")
     counts = {v: sum(r["verdict"] == v for r in data.chosen()) for v in figs.VERDICT_STYLES}
     tally = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
     glance = f"{len(data.chosen())} cells: {tally}."
@@ -364,7 +425,12 @@ def _horizon_text(data: Data, arch: str, problem: str) -> str:
     if (arch, problem) not in data.horizon:
         return "not run"
     value = data.horizon[(arch, problem)]
-    return "none solved" if value is None else f"T={value}"
+    text = "none solved" if value is None else f"T={value}"
+    if (arch, problem) in data.beyond_gap:
+        above, gap = data.beyond_gap[(arch, problem)]
+        text = ("none" if value is None else text) + (
+            f" (also solved: {', '.join(f'T={t}' for t in above)}, above unsolved T={gap}: not counted)")
+    return text
 
 
 def _findings(data: Data, sentences: list[str]) -> Section:
@@ -395,7 +461,8 @@ def _reproduction(data: Data, preset: str | None = None) -> Section | None:
          for r in rows],
         caption=f"Each published reference point of {RULES_DOC} against this sweep's chosen cell: a claim that a "
                 "cell is solved (within N updates: the median updates-to-solve within 1.5 N) agrees when the "
-                "verdict is solved; a claim that it stays at baseline agrees with any verdict but solved or split.",
+                "verdict is solved; a claim that it stays at baseline agrees only with at baseline, worse than "
+                "baseline or diverged (a cell that beats the baseline learned something).",
         columns=["", "name", "num", "name", "", "", "verdict"])])
 
 
@@ -422,8 +489,8 @@ def _problem_section(data: Data, problem: str) -> Section:
                  and any(len({r[k] for r in rows if r["arch"] == a}) > 1 for a in {r["arch"] for r in rows})]
     with_base = len(bases) > 1  # else the paragraph above gives it
     header = ["T", "arch (✓ shown)" if several else "arch", *(k.removeprefix(verdicts.OPTION_PREFIX) for k in settings),
-              "seeds (ok)", f"{first['metric_name']} median [95% CI]"] + (["baseline"] if with_base else []) + [
-        "score", "verdict", "solved at update", "params", "train s"]
+              "seeds (ok)", f"{first['metric_name']} median [interval] (coverage)"] + (
+        ["baseline"] if with_base else []) + ["score", "verdict", "solved at update", "params", "train s"]
     columns = ["num", "name"] + ["num"] * len(settings) + ["num", "num"] + (
         ["num"] if with_base else []) + ["num", "verdict", "num", "num", "num"]
     table_rows = []
@@ -434,8 +501,10 @@ def _problem_section(data: Data, problem: str) -> Section:
             "–" if r["score"] is None else f"{r['score']:.2f}", Badge(r["verdict_text"], r["verdict"]),
             fmt(_int(r["median_steps_to_solve"])), fmt(_int(r["params"])), fmt(r["median_train_seconds"]),
         ])
-    caption = "Per cell: median over seeds of the test metric with a 95% bootstrap interval; solved at update: "\
-              "median first update where validation met the solved rule; train s: median seconds of training per run."
+    caption = ("Per cell: median over seeds of the test metric, with the order-statistic interval for the median "
+               "over seeds and, in parentheses, its exact probability of covering that median (binomial; at least "
+               f"that with tied values): {intervals_caption(rows)}. Solved at update: median first update where "
+               "validation met the solved rule; train s: median seconds of training per run.")
     if several:
         caption += " ✓: the setting the figures and the overview show (the best median validation metric)."
     blocks.append(Table(header, table_rows, caption=caption, columns=columns))
@@ -446,13 +515,14 @@ def _problem_section(data: Data, problem: str) -> Section:
     if len(lengths) >= 2:
         fig = figs.metric_vs_length(problem, chosen, {t: data.thresholds[(problem, t)] for t in lengths})
         blocks.append(FigureBlock(f"length_{problem}.png", f"{problem}: test metric against T",
-                                  f"{problem}: median test metric against training length T, with 95% bootstrap "
-                                  f"intervals over seeds, {references}.",
+                                  f"{problem}: median test metric against training length T, with order-statistic "
+                                  f"intervals over seeds ({intervals_caption(chosen)}), {references}.",
                                   figs.render(fig)))
     curves = _curve_panels(data, problem)
     if curves:
         fig = figs.learning_curves(problem, first["metric_name"], curves)
-        how = ("thin: one seed; bold: median over seeds" if max(r["n_seeds"] for r in chosen) > 1
+        how = ("thin: one seed; bold: median over seeds, where a run that stopped early (validation met the "
+               "solved rule) counts at its last value from then on" if max(r["n_seeds"] for r in chosen) > 1
                else "one line per run")
         blocks.append(FigureBlock(f"curves_{problem}.png", f"{problem}: learning curves",
                                   f"{problem}: validation metric during training ({how}), with {references}.",
@@ -461,8 +531,9 @@ def _problem_section(data: Data, problem: str) -> Section:
         picked = {(r["arch"], r["seq_len"], r["lr"]) for r in chosen}
         fig = figs.lr_sensitivity(problem, rows, picked, {t: data.thresholds[(problem, t)] for t in lengths})
         blocks.append(FigureBlock(f"lr_{problem}.png", f"{problem}: learning-rate sensitivity",
-                                  f"{problem}: median test metric against learning rate per T; a ring marks the rate "
-                                  "chosen on validation.", figs.render(fig)))
+                                  f"{problem}: median test metric against learning rate per T, with order-statistic "
+                                  f"intervals over seeds ({intervals_caption(rows)}); a ring marks the rate chosen on "
+                                  "validation.", figs.render(fig)))
     generalisation = _generalisation_panels(data, problem)
     if generalisation:
         fig = figs.length_generalisation(problem, first["metric_name"], generalisation)
@@ -472,34 +543,56 @@ def _problem_section(data: Data, problem: str) -> Section:
                                   figs.render(fig)))
     if len(lengths) >= 2:
         fig = figs.cost_horizon(problem, _horizon_costs(data, problem), lengths)
-        caption = (f"{problem}: each architecture's memory horizon (longest T whose cell is solved) against its "
-                   "parameter count and against the training time of one run at that length; the grey steps are "
+        caption = (f"{problem}: each architecture's memory horizon (longest T solved with every shorter T) against "
+                   "its parameter count and against the training time of one run at that length; the grey steps are "
                    "the frontier (the longest horizon reached at or below each cost).")
     else:
         fig = figs.cost(problem, chosen)
         caption = (f"{problem}: median test metric against parameter count and against training time per run, one "
-                   "point per architecture; the grey steps are the frontier (the best metric reached at or below "
-                   "each cost).")
+                   f"point per architecture, with its interval over seeds ({intervals_caption(chosen)}); the grey "
+                   "steps are the frontier (the best metric reached at or below each cost).")
     blocks.append(FigureBlock(f"cost_{problem}.png", f"{problem}: cost", caption, figs.render(fig)))
-    pairs = data.comparisons.filter(pl.col("problem") == problem) if data.comparisons.height else data.comparisons
-    if pairs.height and (pairs["relation"] == "tied").all():
-        shared = _range_text(pairs["n_shared"].to_list())
-        blocks.append(Paragraph(f"No pair of architectures is separated on the seeds both ran ({pairs.height} "
-                                f"pair{'s' * (pairs.height != 1)}, {shared} shared seed{'s' * (shared != '1')} "
-                                "each): all tied.", lead="Head to head:"))
-    elif pairs.height:
-        # the comparison is made within equal settings: show those that differ between its rows
-        extra = [k for k in SETTINGS if k in pairs.columns and pairs[k].n_unique() > 1]
-        blocks.append(Table(
-            ["T", *extra, "architecture A", "architecture B", "shared seeds", "A better", "B better", "A is"],
-            [[str(r["seq_len"]), *(fmt(r[k]) for k in extra), r["arch_a"], r["arch_b"], str(r["n_shared"]),
-              str(r["a_wins"]), str(r["b_wins"]), r["relation"]]
-             for r in pairs.sort("seq_len", *extra).iter_rows(named=True)],
-            caption="Head to head on the seeds both architectures ran: on how many each one's test metric was "
-                    "better beyond both runs' test noise; 'A is above/below B' only where the seeds agree "
-                    "(rules above), else tied.",
-            columns=["num", *["num"] * len(extra), "name", "name", "num", "num", "num", ""]))
+    blocks += _pair_blocks(data, problem)
     return Section(f"Problem: {problem}", blocks)
+
+
+def _pair_blocks(data: Data, problem: str) -> list[Block]:
+    """Every pair of archs at each T with its seed-level test: the table the findings' rankings come from."""
+    pairs = data.comparisons.filter(pl.col("problem") == problem)
+    if not pairs.height:
+        return []
+    ordered = int((pairs["order"] != "not distinguishable").sum())
+    parts = []
+    for (t,), part in pairs.group_by(["seq_len"], maintain_order=True):
+        need = verdicts.seeds_needed(part.height)
+        parts.append(f"T={t}: {part.height} pair{'s' * (part.height > 1)}, "
+                     f"{_range_text(part['n_shared'].to_list())} shared seeds, a clean separation needs at least "
+                     f"{need}")
+    lead = Paragraph(
+        f"{ordered} of {pairs.height} pairs ordered ({'; '.join(parts)}). Each pair is compared on the seeds both "
+        "architectures ran: on how many seeds each one's run had the better test metric (a fact, seed by seed; a "
+        "diverged run is the worst value), the share of all pairs of their runs in which A's is the better, the "
+        "exact two-sided rank test's p-value, and that p-value after Holm's correction over every pair at that "
+        f"T. 'A is above/below B' only where the corrected p is at most {verdicts.ALPHA:g}; otherwise not "
+        "distinguishable with that many seeds.", lead="Head to head:")
+    # each arch is compared at its own chosen cell: the settings where the two cells differ anywhere are shown
+    extra = [k for k in SETTINGS if (pairs[f"{k}_a"] != pairs[f"{k}_b"]).any()
+             or pairs[f"{k}_a"].n_unique() > 1 or pairs[f"{k}_b"].n_unique() > 1]
+    rows = [[str(r["seq_len"]), *(_pair_setting(r, k) for k in extra), r["arch_a"], r["arch_b"], str(r["n_shared"]),
+             str(r["a_better"]), str(r["b_better"]), f"{r['a_over_b']:.2f}", f"{r['p_value']:.3g}",
+             f"{r['p_holm']:.3g}", r["order"]]
+            for r in pairs.sort("seq_len", "arch_a", "arch_b").iter_rows(named=True)]
+    table = Table(["T", *(f"{k} (A / B)" for k in extra), "architecture A", "architecture B", "shared seeds",
+                   "A better", "B better", "A over B", "p", "p (Holm)", "A is"], rows,
+                  caption="Head to head on the seeds both architectures ran (rules above).",
+                  columns=["num", *["num"] * len(extra), "name", "name", "num", "num", "num", "num", "num", "num",
+                           ""])
+    return [lead, table]
+
+
+def _pair_setting(row: dict, key: str) -> str:
+    a, b = row[f"{key}_a"], row[f"{key}_b"]
+    return fmt(a) if a == b else f"{fmt(a)} / {fmt(b)}"
 
 
 def _horizon_costs(data: Data, problem: str) -> list[dict]:
@@ -603,7 +696,8 @@ def _failures(data: Data) -> Section:
 
 
 def _configuration(config: dict, environment: dict) -> Section:
-    text = json.dumps({"config": config, "environment": environment}, indent=2, default=str)
+    # sorted keys: the same text whether the config comes from the flow or back from OUT/config.json (flows.report)
+    text = json.dumps({"config": config, "environment": environment}, indent=2, default=str, sort_keys=True)
     return Section("Run configuration and environment", [
         Paragraph("Everything needed to run this sweep again: the flow's configuration and the software it ran on "
                   "(package versions include torch)."),
@@ -622,7 +716,7 @@ def build(metrics: pl.DataFrame, curves: pl.DataFrame, config: dict, environment
                 _architectures(data),
                 _failures(data), _configuration(config, environment)]
     sections = [s for s in sections if s is not None]
-    return Report(TITLE, _facts(data, environment), sections, sentences, data.summary)
+    return Report(TITLE, _facts(data, environment), sections, sentences, data.summary, data.comparisons)
 
 
 __all__ = ["Badge", "Bullets", "Code", "FigureBlock", "MarkdownParagraph", "Paragraph", "Report", "Section", "Table",

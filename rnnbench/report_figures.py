@@ -191,8 +191,9 @@ OVERVIEW_UNITS = 13.5  # columns per row of the overview (about 9 inches of cell
 
 def overview(archs: Sequence[str], lengths: dict[str, list[int]], cells: dict[tuple[str, str, int], OverviewCell],
              horizon: dict[tuple[str, str], int | None]) -> Figure:
-    """One row per architecture; per problem one column per T plus a "horizon" column (longest solved T). Problems
-    that do not fit the width of a page go on to another block of rows below, with the architectures repeated."""
+    """One row per architecture; per problem one column per T plus a "horizon" column (longest T solved with
+    every shorter one). Problems that do not fit the width of a page go on to another block of rows below, with
+    the architectures repeated."""
     chunks: list[dict[str, list[int]]] = [{}]
     used_units = 0.0
     for problem, ts in lengths.items():
@@ -212,8 +213,8 @@ def overview(archs: Sequence[str], lengths: dict[str, list[int]], cells: dict[tu
     handles = [Patch(facecolor=VERDICT_STYLES[v].fill, edgecolor=VERDICT_STYLES[v].hatch_color,
                      hatch=VERDICT_STYLES[v].hatch, label=v) for v in used]
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 7), fontsize=FONT - 1,
-               frameon=False, title="cell verdict over seeds; horizon = longest T whose cell is solved",
-               title_fontsize=FONT - 1)
+               frameon=False, title="cell verdict over seeds; horizon = longest T such that it and every shorter "
+                                    "T run are solved", title_fontsize=FONT - 1)
     return fig
 
 
@@ -275,7 +276,8 @@ def _overview_block(fig: Figure, ax, archs: Sequence[str], lengths: dict[str, li
 
 # ---- per problem ------------------------------------------------------------------------------------------------
 def metric_vs_length(problem: str, rows: list[dict], thresholds: dict[int, float | None]) -> Figure:
-    """Median test metric (bootstrap interval over seeds) against T, one line per architecture."""
+    """Median test metric (order-statistic interval over seeds; the caption states its level) against T, one
+    line per architecture."""
     archs = list(dict.fromkeys(r["arch"] for r in rows))
     lengths = sorted({r["seq_len"] for r in rows})
     fig = _new(6.4, 4.0)
@@ -300,7 +302,8 @@ def metric_vs_length(problem: str, rows: list[dict], thresholds: dict[int, float
         ax.set_yscale("log")
     _length_axis(ax, lengths)
     ax.set_xlabel(LENGTH_LABEL, fontsize=FONT)
-    ax.set_ylabel(metric_label(rows[0]["metric_name"]) + "\nmedian over seeds, 95% bootstrap interval", fontsize=FONT)
+    ax.set_ylabel(metric_label(rows[0]["metric_name"]) + "\nmedian over seeds, order-statistic interval",
+                  fontsize=FONT)
     ax.set_title(f"{problem}: test metric against length", fontsize=FONT + 1)
     _legend(fig, archs, _references(thresholds.values()))
     return fig
@@ -325,11 +328,7 @@ def learning_curves(problem: str, metric_name: str, panels: list[dict]) -> Figur
             for run in runs:
                 ax.plot(run["steps"], run["values"], color=style.color, linewidth=0.7, alpha=0.35,
                         linestyle=style.linestyle)
-            steps = sorted({s for run in runs for s in run["steps"]})
-            median = []
-            for s in steps:
-                vals = sorted(v for run in runs for st, v in zip(run["steps"], run["values"], strict=True) if st == s)
-                median.append(_median(vals))
+            steps, median = median_curve(runs)
             ax.plot(steps, median, color=style.color, linestyle=style.linestyle, linewidth=1.8, marker=style.marker,
                     markersize=4.5, markevery=max(1, len(steps) // 6))
         ax.axhline(panel["baseline"], **BASELINE_STYLE)
@@ -342,10 +341,28 @@ def learning_curves(problem: str, metric_name: str, panels: list[dict]) -> Figur
         ax.set_xlabel(UPDATE_LABEL, fontsize=FONT)
         if ax.get_subplotspec().is_first_col():
             ax.set_ylabel(metric_label(metric_name, "validation"), fontsize=FONT)
-    how = f"\nthin: one seed; bold: median over {seeds} seeds" if seeds > 1 else ""
+    how = (f"\nthin: one seed; bold: median over {seeds} seeds, a run that stopped early counted at its last value"
+           if seeds > 1 else "")
     fig.suptitle(f"{problem}: learning curves on the validation split{how}", fontsize=FONT + 1)
     _legend(fig, list(dict.fromkeys(archs)), _references(p["threshold"] for p in panels))
     return fig
+
+
+def median_curve(runs: Sequence[dict]) -> tuple[list[int], list[float]]:
+    """(steps, median over runs) at every step any run evaluated. A run with no point at a step (it stopped
+    early, having met the solved rule on validation, or that point was not finite) counts at its last value
+    before that step: dropping it would leave the median to the runs still training, the unsolved ones, and the
+    curve would fall as seeds finish. Before a run's first point it does not count."""
+    steps = sorted({s for run in runs for s in run["steps"]})
+    median = []
+    for s in steps:
+        vals = []
+        for run in runs:
+            before = [v for st, v in zip(run["steps"], run["values"], strict=True) if st <= s]
+            if before:
+                vals.append(before[-1])
+        median.append(_median(sorted(vals)))
+    return steps, median
 
 
 def lr_sensitivity(problem: str, rows: list[dict], chosen: set[tuple], thresholds: dict[int, float | None]) -> Figure:
@@ -383,7 +400,7 @@ def lr_sensitivity(problem: str, rows: list[dict], chosen: set[tuple], threshold
         ax.set_title(f"T={t}", fontsize=FONT)
         ax.set_xlabel(LR_LABEL, fontsize=FONT)
         if ax.get_subplotspec().is_first_col():
-            ax.set_ylabel(metric_label(rows[0]["metric_name"]) + "\nmedian, 95% interval", fontsize=FONT)
+            ax.set_ylabel(metric_label(rows[0]["metric_name"]) + "\nmedian, interval over seeds", fontsize=FONT)
     fig.suptitle(f"{problem}: sensitivity to the learning rate\nring: the rate chosen on validation", fontsize=FONT + 1)
     _legend(fig, archs, _references(thresholds.values()))
     return fig
@@ -441,18 +458,19 @@ def cost(problem: str, rows: list[dict]) -> Figure:
         ax.set_xlabel(label, fontsize=FONT)
         if log_y:
             ax.set_yscale("log")
-    axes[0].set_ylabel(metric_label(rows[0]["metric_name"]) + "\nmedian over seeds, 95% interval", fontsize=FONT)
+    axes[0].set_ylabel(metric_label(rows[0]["metric_name"]) + "\nmedian over seeds, interval over seeds",
+                       fontsize=FONT)
     fig.suptitle(f"{problem} at T={rows[0]['seq_len']}: what each result costs", fontsize=FONT + 1)
     _legend(fig, archs, (("baseline (no memory)", BASELINE_STYLE), ("frontier: best at ≤ this cost", FRONTIER_STYLE)))
     return fig
 
 
 def cost_horizon(problem: str, points: list[dict], lengths: Sequence[int]) -> Figure:
-    """Several lengths: each architecture's memory horizon (longest solved T) against its parameter count and
-    against the training time of one run at that T (at the longest T run when it solved none). A point is
-    {"arch", "horizon" (T or None), "split" (a longer T whose cell is split, or None), "split_seeds" ("solved/run"),
-    "params", "seconds"}; a split cell is a half-filled marker labelled "split k/n", joined to the horizon by a
-    dotted line."""
+    """Several lengths: each architecture's memory horizon (longest T solved with every shorter one) against its
+    parameter count and against the training time of one run at that T (at the longest T run when it solved
+    none). A point is {"arch", "horizon" (T or None), "split" (a longer T whose cell is split, or None),
+    "split_seeds" ("solved/run"), "params", "seconds"}; a split cell is a half-filled marker labelled "split k/n",
+    joined to the horizon by a dotted line."""
     fig = _new(9.0, 3.9)
     axes = fig.subplots(1, 2, sharey=True)
     levels = [None, *sorted(lengths)]  # categorical: "none" below the shortest length
@@ -478,7 +496,7 @@ def cost_horizon(problem: str, points: list[dict], lengths: Sequence[int]) -> Fi
         ax.set_xlabel(label, fontsize=FONT)
     axes[0].set_yticks(range(len(levels)), ["none solved" if t is None else f"T={t}" for t in levels])
     axes[0].set_ylim(-0.5, len(levels) - 0.5)
-    axes[0].set_ylabel("memory horizon\n(longest training length T solved)", fontsize=FONT)
+    axes[0].set_ylabel("memory horizon\n(longest T solved, with every shorter T)", fontsize=FONT)
     keys = ["hollow: solved no length"] + (["split: some seeds solved that T"]
                                            if any(p.get("split") is not None for p in points) else [])
     fig.suptitle(f"{problem}: how long a memory each budget buys ({'; '.join(keys)})", fontsize=FONT + 1)
@@ -527,4 +545,5 @@ def _median(values: Sequence[float]) -> float:
 
 
 __all__ = ["VERDICT_STYLES", "ArchStyle", "OverviewCell", "Rendered", "arch_style", "cost", "cost_horizon",
-           "learning_curves", "length_generalisation", "lr_sensitivity", "metric_vs_length", "overview", "render"]
+           "learning_curves", "length_generalisation", "lr_sensitivity", "median_curve", "metric_vs_length",
+           "overview", "render"]

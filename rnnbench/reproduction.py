@@ -35,11 +35,15 @@ REFERENCES = (
 # a claim "within N updates" holds when the median updates-to-solve is within this factor of N (the published
 # numbers are read off single curves)
 SLACK = 1.5
+# a claim that a cell stays at the baseline holds only for verdicts that learned nothing: a cell that beats the
+# baseline (or solved it, in some seeds or most) learned something, which the claim says it does not
+STAYS_AT_BASELINE = ("at baseline", "worse than baseline", "diverged")
 
 
 def reproduction_table(summary: pl.DataFrame) -> list[dict]:
     """One row per reference point: what the sweep found (the chosen cell's verdict) and agrees / disagrees /
-    not run. 'Not solved' claims agree with any verdict but solved or split."""
+    not run / no result (every run of the cell failed). A 'stays at baseline' claim agrees only with at
+    baseline, worse than baseline or diverged (STAYS_AT_BASELINE)."""
     rows = []
     chosen = summary.filter(pl.col("chosen")) if "chosen" in summary.columns else summary
     for ref in REFERENCES:
@@ -51,10 +55,13 @@ def reproduction_table(summary: pl.DataFrame) -> list[dict]:
         c = cell.row(0, named=True)
         steps = c["median_steps_to_solve"]
         found = c["verdict_text"] + (f", median {steps:,.0f} updates to solve" if steps is not None else "")
+        if c["verdict"] == "no result":
+            rows.append({**ref.__dict__, "found": found, "result": "no result"})
+            continue
         if ref.expect_solved:
             agrees = c["verdict"] == "solved" and (ref.within_updates is None or steps is None
                                                      or steps <= SLACK * ref.within_updates)
         else:
-            agrees = c["verdict"] not in ("solved", "split")
+            agrees = c["verdict"] in STAYS_AT_BASELINE
         rows.append({**ref.__dict__, "found": found, "result": "agrees" if agrees else "disagrees"})
     return rows

@@ -10,7 +10,7 @@ from importlib import metadata
 
 from rnnbench.archs.options import option_columns
 from rnnbench.config import RunSpec
-from rnnbench.problems import get_problem
+from rnnbench.problems.options import problem_option_columns
 
 
 @dataclass
@@ -47,18 +47,21 @@ def ray_node_id() -> str | None:
 
 def base_row(spec: RunSpec) -> dict:
     """The columns every metrics row has, whatever became of the job."""
-    problem = get_problem(spec.problem)
+    problem = spec.problem_def()
     m = spec.model
     # the arch's own options as the run resolves and builds them (defaults and derived values included); one
     # column per known option, None where another arch's
     values = m.arch_values(spec.arch, spec.seq_len, spec.hidden_size)
     options = {column: values[option.name] if arch == spec.arch else None
                for column, (arch, option) in option_columns().items()}
+    # the problem's own settings likewise (every one resolved), None on other problems' rows
+    options.update({column: spec.problem_options[option.name] if name == spec.problem else None
+                    for column, (name, option) in problem_option_columns().items()})
     return {
         "run_id": spec.run_id, "problem": spec.problem, "arch": spec.arch, "seq_len": spec.seq_len,
         "eval_len": spec.seq_len,
         "min_len": spec.min_len,
-        "seed": spec.seed, "hidden_size": spec.hidden_size, "num_layers": m.num_layers,
+        "seed": spec.seed, "role": spec.role, "hidden_size": spec.hidden_size, "num_layers": m.num_layers,
         "bidirectional": m.bidirectional, "dropout": m.dropout, "bias": m.bias, "proj_size": m.proj_size,
         "forget_bias": values.get("forget_bias", m.forget_bias), "recurrent_init": m.recurrent_init, **options,
         "steps": spec.steps, "lr": spec.lr,
@@ -67,11 +70,14 @@ def base_row(spec: RunSpec) -> dict:
         "metric_name": problem.metric_name, "higher_is_better": problem.higher_is_better,
         "baseline": problem.baseline_for(spec.seq_len, spec.min_len), "solved_rule": problem.solved_rule(),
         "params": None, "state_size": None, "test_metric": None, "test_se": None, "baseline_se": None,
+        "memoryless_metric": None, "diff_se": None,
         "test_metric_last": None,
-        "val_metric_best": None, "best_step": None, "steps_to_solve": None, "score": None, "solved": False,
+        "val_metric_best": None, "val_se_best": None, "stopped_early": False, "stop_margin": None,
+        "best_step": None, "steps_to_solve": None, "score": None, "solved": False,
         "outcome": "failed",
         "within_tolerance": None, "final_train_loss": None, "steps_done": 0, "status": "failed", "error": None,
-        "train_seconds": None, "steps_per_second": None, "device": None, "node": socket.gethostname(),
+        "train_seconds": None, "steps_per_second": None, "device": None, "kernel": None,
+        "node": socket.gethostname(),
         "ray_node_id": ray_node_id(),
         "torch_version": _torch_version(), "python_version": platform.python_version(),
     }

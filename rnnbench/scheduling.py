@@ -6,7 +6,6 @@ import math
 
 from rnnbench.config import RunSpec
 from rnnbench.datasets import DatasetSpec
-from rnnbench.problems import get_problem
 
 # One training step (forward, backward, Adam) per time step of a batch: the LSTM's per-step overhead plus its
 # four gate products (forward and backward on one core), times each arch's cost relative to that LSTM at equal
@@ -38,7 +37,7 @@ def estimated_seconds(spec: RunSpec) -> float:
     """Training time of a job on one CPU core at its full budget (early stop only shortens it): updates plus
     validation passes, times time steps, times the per-step cost. Orders and packs jobs, sets task timeouts and
     makes the plan printed before a sweep."""
-    problem = get_problem(spec.problem)
+    problem = spec.problem_def()
     h = spec.hidden_size
     macs = spec.batch_size * 4 * h * (problem.input_size + h) * spec.model.num_layers
     relative = RELATIVE_COST.get(spec.arch, 1.0)
@@ -66,14 +65,19 @@ def plan_text(config, cpus: int) -> str:
         seconds = h * 3600 / max(1, cpus) + STARTUP_S
         return f"{seconds / 60:.1f} min" if seconds < 2 * 3600 else f"{seconds / 3600:.1f} h"
 
-    runs = config.runs()
+    runs = config.every_stage()
     cells = {(s.problem, s.seq_len) for s in runs}
     text = (f"plan: {len(runs)} jobs ({len(cells)} problem x length cells, {len(config.archs)} archs, "
             f"{len(config.learning_rates())} learning rate(s), {config.seeds} seeds), about {hours(runs):.2f} "
             f"CPU-hours by the cost model: ~{wall(hours(runs))} on {cpus} cores here, less where runs stop early "
             f"(a GPU share runs a job several times faster than one core)")
+    if config.tunes():
+        tune, seeds = config.runs(), config.tune_seed_numbers()
+        text += (f"; in two stages: {len(tune)} tuning jobs (every rate on seeds {seeds[0]}..{seeds[-1]}, which "
+                 f"are never reported), then {len(runs) - len(tune)} reported jobs (seeds 0..{config.seeds - 1}, "
+                 f"each cell at the rate its tuning runs chose on validation)")
     if config.subset:
-        whole = config.all_runs()
+        whole = config.all_runs() + (config.all_runs(config.learning_rates()[0]) if config.tunes() else [])
         text += (f"; subset {config.subset} of {len(whole)} jobs in all, which would take about "
                  f"{hours(whole):.1f} CPU-hours: ~{wall(hours(whole))} on {cpus} cores here")
     return text

@@ -12,15 +12,30 @@ import torch
 
 from rnnbench.config import RunSpec
 from rnnbench.datasets import Dataset, DatasetSpec
+from rnnbench.kernels import kernel_of, prepare
 from rnnbench.losses import masked_loss
 from rnnbench.memory import keep_freed_memory
 from rnnbench.model import build_model, count_parameters, state_size
 from rnnbench.optim import Adam
-from rnnbench.problems import Problem, get_problem
+from rnnbench.problems import Problem
 from rnnbench.rows import RunResult, base_row
 from rnnbench.verdicts import run_outcome
 
 EVAL_CHUNK = 1024  # test rows per forward pass at evaluation: bounds memory at long T
+# Early stopping's margin, in standard deviations of the gap between a checkpoint's validation and test metric.
+# Why: stopping as soon as validation met the rule itself left a run that had just crossed it on either side
+# of it on test (mingru/adding/T=50 seed 2: validation met MSE <= 0.01, test scored 0.01003). The two splits
+# are independent draws, so for one checkpoint test - validation has standard deviation
+# se_val * sqrt(1 + n_val / n_test) (the test split's se scales as 1/sqrt(n)). Stopping only when validation
+# beats the rule by 1.645 of those leaves a stopped run short of the rule on test with probability <= 5% (one
+# sided), where it would be ~50% at the threshold itself. A run that never clears the margin trains on to
+# `steps`, and is then judged on test as any other.
+EARLY_STOP_Z = 1.645
+
+
+def stop_margin(n_val: int, n_test: int, z: float | None = None) -> float:
+    """Early stopping's margin in validation standard errors: z * sqrt(1 + n_val / n_test) (EARLY_STOP_Z)."""
+    return (EARLY_STOP_Z if z is None else z) * math.sqrt(1.0 + n_val / n_test)
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -53,14 +68,23 @@ def predict(model: torch.nn.Module, x: np.ndarray, lengths: np.ndarray | None, d
 
 
 def score(problem: Problem, model: torch.nn.Module, data: Dataset, seq_len: int, dev: torch.device,
-          mask: np.ndarray | None = None) -> dict:
+          mask: np.ndarray | None = None, paired: bool = False) -> dict:
     """The problem's metrics on a stored split of length `seq_len` (variable-length: each sequence fed its own
     `input_steps(L)` real steps and scored on its own target steps). `mask`: the split's `mask_for`, when the
-    caller scores it more than once."""
+    caller scores it more than once. `paired`: also the predictor with no memory on the same sequences
+    (`memoryless`, its metric) and the standard error of the mean per-sequence difference (`diff_se`), for the
+    paired beats-baseline test (rnnbench.verdicts.run_outcome)."""
     steps = None if data.lengths is None else problem.input_steps(data.lengths)
     if mask is None:
-        mask = problem.mask_for(seq_len, data.lengths)
-    return problem.metrics(predict(model, data.x, steps, dev), data.y, mask)
+        mask = problem.mask_for(seq_len, data.lengths, data.x)
+    pred = predict(model, data.x, steps, dev)
+    out = problem.metrics(pred, data.y, mask)
+    if paired:
+        reference = problem.memoryless_sequence_metric(data.y, mask, data.lengths)
+        diff = problem.sequence_metric(pred, data.y, mask) - reference
+        out["memoryless"] = float(reference.mean())
+        out["diff_se"] = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
+    return out
 
 
 class Batches:
@@ -77,7 +101,7 @@ class Batches:
         if variable and problem is None:
             raise ValueError("a variable-length split needs its problem and seq_len to be batched")
         self.steps = problem.input_steps(data.lengths.astype(np.int64)) if variable else None
-        self.mask = None if problem is None else torch.from_numpy(problem.mask_for(seq_len, data.lengths))
+        self.mask = None if problem is None else torch.from_numpy(problem.mask_for(seq_len, data.lengths, data.x))
         self.per_sequence_mask = self.mask is not None and self.mask.dim() == 2
 
     def get(self, step: int, dev: torch.device
@@ -108,20 +132,24 @@ def train_and_evaluate(spec: RunSpec, load: Callable[[DatasetSpec], Dataset], de
     `load` returns a validated dataset for a spec (the caller decides how: the library never reads files
     unchecked). Every `eval_every` updates the whole validation split is scored: that makes the learning
     curve, keeps the best-on-validation checkpoint, and (with `early_stop`) ends the run once validation meets
-    the solved rule at two evaluations in a row. Only then is the test split loaded, and scored for the best
-    checkpoint (`test_metric`) and the last one (`test_metric_last`). A NaN/inf loss ends the run as `diverged`
+    the solved rule by a margin (stop_margin of its standard errors) at two evaluations in a row. Only then is
+    the test split loaded, and scored for the best checkpoint (`test_metric`) and the last one
+    (`test_metric_last`). A NaN/inf loss ends the run as `diverged`
     (a result, not an error). Deterministic on CPU for a seed.
     """
     spec.check()
-    problem = get_problem(spec.problem)
+    problem = spec.problem_def()
     dev = pick_device(device)
     if dev.type == "cpu":
         configure_cpu(threads)
     train_spec, val_spec, test_spec = spec.datasets()
     val = load(val_spec)
-    val_mask = problem.mask_for(spec.seq_len, val.lengths)  # read at every evaluation
+    val_mask = problem.mask_for(spec.seq_len, val.lengths, val.x)  # read at every evaluation
     batches = Batches(load(train_spec), spec.batch_size, spec.seed, problem, spec.seq_len)
 
+    # the C++ extension is built and loaded here, before the clock starts: on a fresh machine its compilation
+    # took ~25 s of the first job's timed training (31.5 s against 6.8 s for the same cell's other seeds)
+    prepare(spec.arch, dev.type)
     torch.manual_seed(spec.seed)
     m = spec.model
     arch_values = m.arch_values(spec.arch, spec.seq_len, spec.hidden_size)  # the values base_row records
@@ -139,7 +167,8 @@ def train_and_evaluate(spec: RunSpec, load: Callable[[DatasetSpec], Dataset], de
     curve: list[dict] = []
     sign = 1.0 if problem.higher_is_better else -1.0
     best: dict = {"value": -math.inf, "step": None, "state": None, "metric": None}
-    met_before, steps_to_solve = False, None
+    met_before, steps_to_solve, stopped_early, val_se_best = False, None, False, None
+    margin = stop_margin(spec.n_val, spec.n_test)
     window = torch.zeros((), device=dev)
     window_steps, train_seconds, status, last_loss, step = 0, 0.0, "ok", math.nan, 0
     for step in range(1, spec.steps + 1):
@@ -173,26 +202,34 @@ def train_and_evaluate(spec: RunSpec, load: Callable[[DatasetSpec], Dataset], de
         if math.isfinite(value) and sign * value > best["value"]:
             best = {"value": sign * value, "step": step, "metric": value,
                     "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
-        met = problem.solved_from(val_scores, spec.seq_len)
-        if met and steps_to_solve is None:
+            val_se_best = _finite(val_scores["se"])
+        if steps_to_solve is None and problem.solved_from(val_scores, spec.seq_len):
             steps_to_solve = step
+        # stop on a margin above the rule (EARLY_STOP_Z), at two evaluations in a row: one lucky evaluation of
+        # a model still moving is not enough
+        met = problem.solved_by_margin(val_scores, spec.seq_len, margin)
         if spec.early_stop and met and met_before:
+            stopped_early = True
             break
         met_before = met
 
+    row["kernel"] = kernel_of(model.core, x) if step else None  # the last batch's forward: what ran
     row.update(status=status, steps_done=step, train_seconds=train_seconds, final_train_loss=last_loss,
                steps_per_second=step / train_seconds if train_seconds > 0 else None,
                epochs=batches.epochs(step), steps_to_solve=steps_to_solve, best_step=best["step"],
-               val_metric_best=best["metric"])
+               val_metric_best=best["metric"], val_se_best=val_se_best, stopped_early=stopped_early,
+               stop_margin=margin)
     if status == "ok":
         # the test split is read here, once training and every choice are over
         test = load(test_spec)
-        test_mask = problem.mask_for(spec.seq_len, test.lengths)
-        last = score(problem, model, test, spec.seq_len, dev, test_mask)
+        test_mask = problem.mask_for(spec.seq_len, test.lengths, test.x)
+        last = score(problem, model, test, spec.seq_len, dev, test_mask, paired=True)
         if best["state"] is not None:
             model.load_state_dict(best["state"])
-        chosen = score(problem, model, test, spec.seq_len, dev, test_mask) if best["step"] != step else last
+        chosen = score(problem, model, test, spec.seq_len, dev, test_mask, paired=True) if best["step"] != step \
+            else last
         row["baseline_se"] = problem.memoryless_se(test.y, test_mask, test.lengths)
+        row.update(memoryless_metric=_finite(chosen["memoryless"]), diff_se=_finite(chosen["diff_se"]))
         metric = chosen[problem.metric_name]
         if not math.isfinite(metric):
             row["status"] = "diverged"
@@ -201,15 +238,15 @@ def train_and_evaluate(spec: RunSpec, load: Callable[[DatasetSpec], Dataset], de
             row.update(test_metric=metric, test_se=chosen["se"], test_metric_last=last[problem.metric_name],
                        score=problem.score(metric, spec.seq_len, spec.min_len), solved=solved,
                        within_tolerance=chosen.get("within_0.04"))
-    row["outcome"] = run_outcome(row["status"], row["solved"], row["test_metric"], row["test_se"],
-                                 row["baseline"], problem.higher_is_better, row["baseline_se"])
+    row["outcome"] = run_outcome(row["status"], row["solved"], row["test_metric"], row["baseline"],
+                                 problem.higher_is_better, row["diff_se"], row["memoryless_metric"])
     eval_rows = []
     if row["status"] == "ok":
         for dataset in spec.eval_datasets():  # the best-on-validation model, at each other length
             data = load(dataset)
-            mask = problem.mask_for(dataset.seq_len, data.lengths)
+            mask = problem.mask_for(dataset.seq_len, data.lengths, data.x)
             eval_rows.append(length_row(problem, row, dataset.seq_len,
-                                        score(problem, model, data, dataset.seq_len, dev, mask),
+                                        score(problem, model, data, dataset.seq_len, dev, mask, paired=True),
                                         problem.memoryless_se(data.y, mask, data.lengths)))
     return RunResult(row, curve, eval_rows)
 
@@ -224,10 +261,16 @@ def length_row(problem: Problem, row: dict, length: int, scores: dict, baseline_
            "test_se": scores["se"] if finite else None, "test_metric_last": None, "solved": solved,
            "score": problem.score(metric, length) if finite else None,
            "within_tolerance": scores.get("within_0.04"), "status": "ok" if finite else "diverged",
-           "baseline_se": baseline_se}
-    out["outcome"] = run_outcome(out["status"], solved, out["test_metric"], out["test_se"], baseline,
-                                 problem.higher_is_better, baseline_se)
+           "baseline_se": baseline_se, "memoryless_metric": _finite(scores.get("memoryless")),
+           "diff_se": _finite(scores.get("diff_se"))}
+    out["outcome"] = run_outcome(out["status"], solved, out["test_metric"], baseline, problem.higher_is_better,
+                                 out["diff_se"], out["memoryless_metric"])
     return out
+
+
+def _finite(value: float | None) -> float | None:
+    """A stored number, or None where there is none (one test sequence has no spread; a diverged run no metric)."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 def worker_device() -> str:

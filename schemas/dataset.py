@@ -21,7 +21,10 @@ def _meta_failures(meta: dict[str, str], n_rows: int, expected: datasets.Dataset
     if meta["problem"] not in PROBLEMS:
         out.append(Failure("<metadata>", "known_problem", None, detail=f"unknown problem {meta['problem']!r}"))
         return out
-    problem = PROBLEMS[meta["problem"]]
+    try:
+        problem = file_problem(meta)
+    except ValueError as exc:
+        return [Failure("<metadata>", "problem_options", None, detail=str(exc))]
     try:
         seq_len, n_meta = int(meta["seq_len"]), int(meta["n_rows"])
         if int(meta["generator_version"]) != problem.generator_version:
@@ -39,11 +42,26 @@ def _meta_failures(meta: dict[str, str], n_rows: int, expected: datasets.Dataset
             if meta[key] != want:
                 out.append(Failure("<metadata>", f"matches_spec_{key}", None,
                                    detail=f"file has {meta[key]!r}, expected {want!r}"))
+        if meta.get("problem_options", "") != expected.options_text:
+            out.append(Failure("<metadata>", "matches_spec_problem_options", None,
+                               detail=f"file has {meta.get('problem_options', '')!r}, expected "
+                                      f"{expected.options_text!r}"))
     if meta["x_shape"] != f"{problem.input_steps(seq_len)},{problem.input_size}" or meta["y_shape"] != (
         f"{problem.target_steps(seq_len)},{problem.target_width}"
     ):
         out.append(Failure("<metadata>", "shapes", None, detail=f"x {meta['x_shape']}, y {meta['y_shape']}"))
     return out
+
+
+def file_problem(meta: dict[str, str]) -> Problem:
+    """The problem a file's metadata names, with the settings it was generated with (`problem_options`, e.g.
+    'group=a5'; absent for a problem without any); ValueError naming a setting the problem does not take."""
+    text = meta.get("problem_options", "")
+    given = dict(part.split("=", 1) for part in text.split(",")) if text else {}
+    problem = PROBLEMS[meta["problem"]].configured(given)
+    if text and datasets.options_text(problem.option_values().items()) != text:
+        raise ValueError(f"problem_options {text!r} is not how rnnbench writes these settings")
+    return problem
 
 
 def dataset_schema(problem: Problem, seq_len: int, x: np.ndarray, y: np.ndarray,
@@ -93,9 +111,9 @@ def validate_table(table: pa.Table, source: str, expected: datasets.DatasetSpec 
     meta = datasets.table_meta(table)
     n = table.num_rows
     failures = _meta_failures(meta, n, expected)
-    if any(f.check in ("required_keys", "known_problem", "parseable", "shapes") for f in failures):
+    if any(f.check in ("required_keys", "known_problem", "problem_options", "parseable", "shapes") for f in failures):
         raise ValidationError(source, failures)
-    problem = PROBLEMS[meta["problem"]]
+    problem = file_problem(meta)
     seq_len = int(meta["seq_len"])
     arrays = {}
     shapes = {"x": (problem.input_steps(seq_len), problem.input_size),

@@ -10,7 +10,9 @@ from rnnbench import storage
 from rnnbench.archs import ARCHS
 from rnnbench.archs.options import option_columns
 from rnnbench.archs.spec import ArchOption
+from rnnbench.kernels import KERNELS
 from rnnbench.problems import PROBLEMS
+from rnnbench.problems.options import problem_option_columns
 from rnnbench.verdicts import OUTCOMES
 from schemas.errors import Failure, ValidationError
 
@@ -57,11 +59,13 @@ def _option_field(option: ArchOption) -> pap.Field:
 # the registry declares, plugins' included (rnnbench/archs/__init__.py has the defaults and their sources), so an
 # arch brings its columns with it
 _OPTIONS = {column: option for column, (_, option) in option_columns().items()}
+# each problem's own settings likewise (--problem-option): opt_<problem>_<key>, e.g. opt_group_word_group
+_OPTIONS.update({column: option for column, (_, option) in problem_option_columns().items()})
 CellKey = type("CellKey", (_Settings,), {
     "__module__": __name__,
     "__doc__": "What makes a cell (rnnbench.verdicts.CELL): problem, length, arch and every setting that can be "
-               "swept, each arch's own options included. Shared by the metrics (one row per run) and the summary "
-               "(one row per cell).",
+               "swept, each arch's own options and each problem's own settings included. Shared by the metrics "
+               "(one row per run) and the summary (one row per cell).",
     "__annotations__": {column: option.type for column, option in _OPTIONS.items()},
     **{column: _option_field(option) for column, option in _OPTIONS.items()},
 })
@@ -72,6 +76,9 @@ class Metrics(RunKey, CellKey):
 
     eval_len: int = pap.Field(ge=1)  # the length scored: seq_len in distribution, others with --eval-lens
     seed: int = pap.Field(ge=0)
+    # tune: a run of a --lrs sweep's tuning stage (it only chose a rate; nothing reported reads it); report: the
+    # rest (null: a row from before roles, reported)
+    role: str = pap.Field(nullable=True, isin=["tune", "report"])
     steps_done: int = pap.Field(ge=0)
     clip_norm: float = pap.Field(gt=0)
     n_train: int = pap.Field(ge=1)
@@ -86,8 +93,17 @@ class Metrics(RunKey, CellKey):
     test_metric: float = pap.Field(ge=0, nullable=True)  # the best-on-validation checkpoint's
     test_se: float = pap.Field(ge=0, nullable=True)  # its standard error over the test sequences
     baseline_se: float = pap.Field(ge=0, nullable=True)  # a memoryless predictor's, on the same test sequences
+    # the paired beats-baseline test (rnnbench.verdicts.run_outcome): that predictor's metric on the same test
+    # sequences, and the standard error of the mean per-sequence difference (run minus memoryless)
+    memoryless_metric: float = pap.Field(ge=0, nullable=True)
+    diff_se: float = pap.Field(ge=0, nullable=True)
     test_metric_last: float = pap.Field(ge=0, nullable=True)  # the last checkpoint's
     val_metric_best: float = pap.Field(ge=0, nullable=True)
+    val_se_best: float = pap.Field(ge=0, nullable=True)  # that checkpoint's standard error over validation
+    # early stopping (rnnbench.train.stop_margin): whether validation met the rule by `stop_margin` of its
+    # standard errors (at two evaluations in a row) and ended the run before `steps`
+    stopped_early: bool = pap.Field(nullable=True)
+    stop_margin: float = pap.Field(ge=0, nullable=True)
     best_step: int = pap.Field(ge=1, nullable=True)
     steps_to_solve: int = pap.Field(ge=1, nullable=True)  # first update at which validation met the solved rule
     baseline: float = pap.Field(gt=0)
@@ -102,6 +118,8 @@ class Metrics(RunKey, CellKey):
     train_seconds: float = pap.Field(ge=0, nullable=True)
     steps_per_second: float = pap.Field(gt=0, nullable=True)
     device: str = pap.Field(nullable=True)
+    # the implementation of the recurrence that ran (rnnbench.kernels): results can differ by kernel
+    kernel: str = pap.Field(nullable=True, isin=list(KERNELS))
     node: str
     ray_node_id: str = pap.Field(nullable=True)
     torch_version: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandera.polars as pap
 import polars as pl
 
+from rnnbench.verdicts import order_statistic_rank
 from schemas.metrics import CellKey
 
 VERDICT_NAMES = ["solved", "split", "beats baseline", "at baseline", "worse than baseline", "diverged", "no result"]
@@ -26,6 +27,9 @@ class Summary(CellKey):
     median: float = pap.Field(ge=0, nullable=True)
     ci_low: float = pap.Field(ge=0, nullable=True)
     ci_high: float = pap.Field(ge=0, nullable=True)
+    # the probability that [ci_low, ci_high] covers the median over seeds (exact, binomial): 0.75 for the range
+    # over 3 seeds; at least INTERVAL_LEVEL wherever the number of seeds allows it
+    ci_level: float = pap.Field(ge=0, le=1, nullable=True)
     baseline: float = pap.Field(gt=0)
     score: float = pap.Field(nullable=True)
     verdict: str = pap.Field(isin=VERDICT_NAMES)
@@ -51,6 +55,17 @@ class Summary(CellKey):
     def interval_contains_median(cls, data) -> pl.LazyFrame:
         median = pl.col("median")
         return data.lazyframe.select(median.is_null() | ((pl.col("ci_low") <= median) & (median <= pl.col("ci_high"))))
+
+    @pap.dataframe_check(name="interval_states_its_level")
+    def interval_has_level(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("median").is_null() == pl.col("ci_level").is_null())
+
+    @pap.dataframe_check(name="level_is_the_order_statistic_coverage")
+    def level_matches_seeds(cls, data) -> pl.LazyFrame:
+        # the level follows from the number of values alone (the runs with a test metric: n_ok)
+        expected = pl.col("n_ok").map_elements(lambda n: order_statistic_rank(n)[1] if n else None,
+                                               return_dtype=pl.Float64)
+        return data.lazyframe.select(pl.col("ci_level").is_null() | ((pl.col("ci_level") - expected).abs() < 1e-12))
 
     @pap.dataframe_check(name="accuracy_interval_within_0_1")
     def accuracy_bounded(cls, data) -> pl.LazyFrame:

@@ -14,6 +14,8 @@ from schemas.errors import ValidationError
 # validated once is kept while its size and modification time are unchanged (a rewritten file is read and
 # validated again). Bounded, least recently used first out: big datasets belong to jobs that train for long.
 CACHE_BYTES = 128 * 2**20
+# files one process builds at once: generation and Parquet encoding release the GIL, and this machine has two cores
+BUILD_THREADS = 2
 # path -> (file stamp, spec it was checked against, dataset); one entry per path, so a rewrite replaces it
 _cache: OrderedDict[str, tuple[tuple, datasets.DatasetSpec | None, datasets.Dataset]] = OrderedDict()
 
@@ -53,6 +55,16 @@ def load(path: str, expected: datasets.DatasetSpec | None = None) -> datasets.Da
     dataset = _read(path, expected)
     _remember(path, stamp, expected, dataset)
     return dataset
+
+
+def check(path: str) -> tuple[bool, str]:
+    """(True, 'PATH: valid (problem T=... split, N rows)') when the file is a valid dataset, else (False, the full
+    message naming file, column, check and failed rows)."""
+    try:
+        meta = load(path).meta
+    except ValidationError as err:
+        return False, str(err)
+    return True, f"{path}: valid ({meta['problem']} T={meta['seq_len']} {meta['split']}, {meta['n_rows']} rows)"
 
 
 def _remember(path: str, stamp: tuple | None, expected: datasets.DatasetSpec | None,

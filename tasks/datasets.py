@@ -5,7 +5,6 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 
 from rnnbench.datasets import DatasetSpec
-from schemas.errors import ValidationError
 from tasks import dataset_store
 
 
@@ -26,11 +25,9 @@ def build_datasets(specs: list[DatasetSpec], root: str, regenerate: bool = False
 @task(name="validate-dataset", task_run_name="validate {path}")
 def validate_dataset(path: str) -> str | None:
     """None when valid, else the full message naming file, column, check and failed rows."""
-    try:
-        meta = dataset_store.load(path).meta
-    except ValidationError as err:
-        get_run_logger().error(str(err))
-        return str(err)
-    get_run_logger().info("%s: valid (%s T=%s %s, %s rows)", path, meta["problem"], meta["seq_len"],
-                          meta["split"], meta["n_rows"])
-    return None
+    valid, message = dataset_store.check(path)
+    if valid:
+        get_run_logger().info("%s", message)
+        return None
+    get_run_logger().error("%s", message)
+    return message

@@ -4,6 +4,7 @@ groups and command lines, read from /proc."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import time
 from pathlib import Path
@@ -41,6 +42,24 @@ def group_members(pgid: int) -> list[int]:
         if entry.name.isdigit() and (st := _proc_stat(entry)) and st[1] == pgid and st[0] not in ("Z", "X"):
             out.append(int(entry.name))
     return out
+
+
+def kill_group(pgid: int, grace: float = 0.0) -> bool:
+    """End a process group started with start_new_session (pgid = its leader's pid): SIGTERM first when `grace`
+    seconds are given for it to finish (Ray's daemons flush and remove their files), then SIGKILL; returns once
+    no live member is left, or after 5 s more. True when the group was still there for SIGKILL."""
+    steps = ((signal.SIGTERM, grace),) if grace > 0 else ()
+    for sig, wait in (*steps, (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return False  # the group has ended
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and group_members(pgid):
+            time.sleep(0.2)
+        if not group_members(pgid):
+            return sig == signal.SIGKILL
+    return True
 
 
 def processes_mentioning(text: str) -> list[int]:

@@ -1,8 +1,10 @@
-"""Tests for the dataset CLIs (flows.datasets, flows.validate): bad input fails fast and writes nothing;
-the flows run end to end against the session's Prefect API; one subprocess run starts its own API."""
+"""Tests for the dataset CLIs (flows.datasets, flows.validate): bad input fails fast and writes nothing; with a
+Prefect API configured the flows run end to end against it (the session's); without one, the same checks run in
+the command's own process, which starts no API and never imports Prefect."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,7 +15,6 @@ import pytest
 
 import flows.datasets
 import flows.validate
-from flows import runtime
 from rnnbench.datasets import SPLITS, DatasetSpec
 from tasks import dataset_store
 
@@ -30,17 +31,18 @@ def mtimes(root: Path) -> dict[str, int]:
     return {str(p): p.stat().st_mtime_ns for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-# ---- bad input: SystemExit before any Prefect API starts, nothing written --------------------------------
+# ---- bad input: SystemExit before any work starts (in process or on an API), nothing written ------------
 
 
 @pytest.fixture
 def no_prefect(monkeypatch):
-    """Bad input must be rejected before the runtime is touched: starting an API here is a test failure."""
+    """Bad input must be rejected before any work starts: building or validating anything here is a test failure."""
 
-    def forbidden():
-        raise AssertionError("a Prefect API was started for bad input")
+    def forbidden(*args, **kwargs):
+        raise AssertionError("work was started for bad input")
 
-    monkeypatch.setattr(runtime, "prefect_api", forbidden)
+    monkeypatch.setattr(flows.datasets, "build_all", forbidden)
+    monkeypatch.setattr(flows.validate, "validate_all", forbidden)
 
 
 BAD_INPUT = [
@@ -131,22 +133,45 @@ def test_datasets_flow_writes_reuses_and_validates(prefect_api, tmp_path, capsys
     assert f"{len(specs) - 1} valid, 1 invalid" in err
 
 
-# ---- the embedded API, with nothing started by hand ------------------------------------------------------
+# ---- no API configured: in process ----------------------------------------------------------------------
+
+IN_PROCESS = """
+import json, sys
+from pathlib import Path
+import flows.datasets, flows.validate
+
+out = sys.argv[1]
+codes = [flows.datasets.main(["--problems", "adding,sequential_xor", "--seq-lens", "6", "--n-train", "20",
+                              "--n-test", "8", "--seed", "1", "--out", out]),
+         flows.validate.main([out])]
+victim = sorted(Path(out).rglob("*.parquet"))[0]
+victim.write_bytes(victim.read_bytes()[:100])
+codes.append(flows.validate.main([out]))
+print(json.dumps({"codes": codes, "victim": str(victim), "prefect": "prefect" in sys.modules}))
+"""
 
 
-@pytest.mark.e2e
-@pytest.mark.timeout(240)
-def test_datasets_cli_subprocess_starts_its_own_api(tmp_path):
-    env = dict(os.environ)
-    for key in ("PREFECT_API_URL", "PREFECT_API_KEY", "PREFECT_SERVER_EPHEMERAL_ENABLED"):
-        env.pop(key, None)
-    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")  # a fresh database, isolated from ~/.prefect
+@pytest.mark.timeout(120)
+def test_without_an_api_the_commands_run_in_process_with_the_same_checks(tmp_path):
+    """No PREFECT_API_URL: generation, validation at the Parquet boundary and atomic writes as in the flows, but in
+    the command's own process: no Prefect server starts (its home gets no database) and Prefect is not imported."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_API_KEY")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
     out = tmp_path / "data"
-    cmd = [sys.executable, "-m", "flows.datasets", "--problems", "adding,sequential_xor", "--seq-lens", "6",
-           "--n-train", "20", "--n-test", "8", "--seed", "1", "--out", str(out)]
-    proc = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=220)
+    proc = subprocess.run([sys.executable, "-c", IN_PROCESS, str(out)], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=110)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for spec in expected_specs([6], 20, 8, 1, problems=["adding", "sequential_xor"]):
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["codes"] == [0, 0, 1]
+    specs = expected_specs([6], 20, 8, 1, problems=["adding", "sequential_xor"])
+    for spec in specs:
         path = spec.path(str(out))
         assert f"wrote  {path}" in proc.stdout
-        dataset_store.load(path, expected=spec)
+        if path != report["victim"]:
+            assert f"{path}: valid (" in proc.stdout
+            dataset_store.load(path, expected=spec)
+    assert f"{len(specs)} valid, 0 invalid" in proc.stdout
+    assert report["victim"] in proc.stderr and "readable_parquet" in proc.stderr
+    assert f"{len(specs) - 1} valid, 1 invalid" in proc.stderr
+    assert report["prefect"] is False
+    assert not (tmp_path / "prefect-home").exists() or not list((tmp_path / "prefect-home").rglob("*.db"))

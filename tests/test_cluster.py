@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -29,8 +28,9 @@ from pathlib import Path
 
 import pytest
 
-from flows import runtime
-from tests.processes import free_port, group_members, processes_mentioning
+from flows import ray_start
+from flows.api_server import RuntimeStartError
+from tests.processes import free_port, kill_group, processes_mentioning
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
@@ -44,27 +44,27 @@ OBJECT_STORE_BYTES = "200000000"
 
 def test_loopback_api_refused_when_a_node_is_another_machine():
     local = {"10.0.0.5"}
-    with pytest.raises(runtime.RuntimeStartError, match="10.0.0.9"):
-        runtime.check_api_reachable("http://127.0.0.1:4200/api", {"10.0.0.5", "10.0.0.9"}, local)
+    with pytest.raises(RuntimeStartError, match="10.0.0.9"):
+        ray_start.check_api_reachable("http://127.0.0.1:4200/api", {"10.0.0.5", "10.0.0.9"}, local)
     # every node on this machine (the loopback test cluster), or an API every node can reach: fine
-    runtime.check_api_reachable("http://127.0.0.1:4200/api", {"10.0.0.5"}, local)
-    runtime.check_api_reachable("http://localhost:4200/api", {"127.0.0.1"}, set())
-    runtime.check_api_reachable("http://10.0.0.5:4200/api", {"10.0.0.5", "10.0.0.9"}, local)
-    runtime.check_api_reachable(None, {"10.0.0.9"}, local)
+    ray_start.check_api_reachable("http://127.0.0.1:4200/api", {"10.0.0.5"}, local)
+    ray_start.check_api_reachable("http://localhost:4200/api", {"127.0.0.1"}, set())
+    ray_start.check_api_reachable("http://10.0.0.5:4200/api", {"10.0.0.5", "10.0.0.9"}, local)
+    ray_start.check_api_reachable(None, {"10.0.0.9"}, local)
 
 
 def test_cluster_runtime_env_ships_code_and_api(monkeypatch):
     monkeypatch.setenv("PREFECT_API_URL", "http://10.0.0.5:4200/api")
     monkeypatch.delenv("RAY_JOB_CONFIG_JSON_ENV_VAR", raising=False)
-    env = runtime.cluster_runtime_env()
+    env = ray_start.cluster_runtime_env()
     assert env["env_vars"]["PREFECT_API_URL"] == "http://10.0.0.5:4200/api"
-    assert [Path(p).name for p in env["py_modules"]] == list(runtime.PROJECT_PACKAGES)
+    assert [Path(p).name for p in env["py_modules"]] == list(ray_start.PROJECT_PACKAGES)
     assert all((Path(p) / "__init__.py").is_file() for p in env["py_modules"])
     # under `ray job submit --working-dir . --runtime-env-json '{"env_vars": {"PREFECT_API_URL": ...}}'` the
     # job already carries both: ray.init would refuse the same field or env var twice
     job = {"runtime_env": {"working_dir": "gcs://_ray_pkg_x.zip", "env_vars": {"PREFECT_API_URL": "http://x/api"}}}
     monkeypatch.setenv("RAY_JOB_CONFIG_JSON_ENV_VAR", json.dumps(job))
-    env = runtime.cluster_runtime_env()
+    env = ray_start.cluster_runtime_env()
     assert "py_modules" not in env and "excludes" not in env
     assert "PREFECT_API_URL" not in env["env_vars"]
 
@@ -106,22 +106,6 @@ def test_kuberay_manifest_has_gpu_workers_and_token_auth():
         env = {e["name"]: e for e in container["env"]}
         assert env["RAY_AUTH_MODE"]["value"] == "token"
         assert "secretKeyRef" in env["RAY_AUTH_TOKEN"]["valueFrom"], "the token must come from a secret"
-
-
-# ---- processes ---------------------------------------------------------------------------------------------
-
-
-def kill_group(pgid: int, grace: float = 10.0) -> None:
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and group_members(pgid):
-            time.sleep(0.2)
-        if not group_members(pgid):
-            return
 
 
 # ---- the cluster -------------------------------------------------------------------------------------------
@@ -171,7 +155,7 @@ class Cluster:
 
     def stop(self) -> None:
         for pgid in reversed(self.groups):
-            kill_group(pgid)
+            kill_group(pgid, grace=10.0)
 
 
 @pytest.fixture(scope="module")
@@ -222,7 +206,8 @@ PROBE = textwrap.dedent("""
     import json, os
     from prefect import flow, task
     from prefect_ray.context import remote_options
-    from flows import runtime
+    from flows.prefect_api import prefect_api
+    from flows.task_runner import RnnbenchRayTaskRunner
 
     @task
     def where():
@@ -230,14 +215,14 @@ PROBE = textwrap.dedent("""
         return {"node_id": ray.get_runtime_context().get_node_id(), "rnnbench": rnnbench.__file__,
                 "tasks": tasks.__file__, "api": os.environ.get("PREFECT_API_URL")}
 
-    # what flows.compare uses once it takes runtime.RnnbenchRayTaskRunner; here RAY_ADDRESS picks the cluster
-    @flow(task_runner=runtime.RnnbenchRayTaskRunner(init_kwargs={"include_dashboard": False}))
+    # the task runner flows.compare uses; here RAY_ADDRESS picks the cluster
+    @flow(task_runner=RnnbenchRayTaskRunner(init_kwargs={"include_dashboard": False}))
     def probe():
         with remote_options(num_cpus=1, scheduling_strategy="SPREAD"):
             futures = [where.submit() for _ in range(4)]
         return [f.result() for f in futures]
 
-    with runtime.prefect_api() as api:
+    with prefect_api() as api:
         rows = probe()
     print(json.dumps({"api": api, "rows": rows}))
 """)
@@ -328,7 +313,7 @@ def test_jobs_that_ask_for_a_custom_resource_wait_for_and_run_on_the_node_that_h
         if proc.poll() is None:
             proc.kill()
         if accel_group is not None:  # the module's other tests expect the two nodes they started with
-            kill_group(accel_group)
+            kill_group(accel_group, grace=10.0)
             cluster.groups.remove(accel_group)
 
     import polars as pl

@@ -102,9 +102,12 @@ def test_same_seed_same_metrics_on_cpu(tmp_path):
 # ---- bad input: a clear error naming the value, exit non-zero, nothing written ----------------------------
 BAD_INPUTS = [
     (["--archs", "lstm,transformer"], "unknown arch 'transformer'; valid archs: gru, indrnn, lru, lstm"),
-    (["--problems", "copy"], "unknown problem 'copy'; valid problems: adding, copy_memory, copy_sequence, parity, "
-                             "selective_copy, sequential_digits, sequential_digits_permuted, sequential_xor, "
-                             "temporal_order"),
+    (["--problems", "copy"], "unknown problem 'copy'; valid problems: adding, copy_memory, copy_sequence, flip_flop, "
+                             "group_word, mqar, parity, selective_copy, sequential_digits, sequential_digits_permuted, "
+                             "sequential_xor, temporal_order"),
+    (["--problems", "group_word", "--problem-option", "group_word.group=a7"],
+     "--problem-option: group_word.group='a7': expected one of z2, z60, s3, a5, s5"),
+    (["--problems", "flip_flop", "--seq-lens", "63"], "flip_flop: seq_len=63 is odd"),
     (["--preset", "huge"], "unknown preset 'huge'; valid presets: full, quick, seed, smoke"),
     (["--seq-lens", "1"], "seq_len=1 is too short"),
     (["--seeds", "0"], "--seeds 0: the number of seeds must be at least 1"),
@@ -176,6 +179,43 @@ def test_date_placeholder_gives_each_scheduled_run_its_own_output():
     dated = compare.with_date(config)
     assert dated.out == f"results/nightly/{datetime.now(UTC):%Y-%m-%d}" and dated.data_root == "results/data"
     assert compare.with_date(from_preset("smoke", out="plain")).out == "plain"
+
+
+# ---- Ray released early: it stops while the metrics and the report are written ----------------------------
+
+# The flow releases Ray once every job has returned, and Ray then stops in a background thread. A Ray future freed
+# while it stops ends the whole process ("The core worker has already been shutdown"), after the report but before
+# the results are printed (seen in 3 of 6 sweeps before the futures were confined to _build_datasets and _train).
+# That race is rare, so what is checked is its cause: no future is left when the flow releases Ray. And here Ray
+# has stopped completely before the flow goes on.
+EARLY_STOP = """
+import gc, sys
+from prefect_ray.task_runners import PrefectRayFuture
+from flows import compare, ray_start
+
+release = ray_start.release_ray
+
+def checked_release():
+    gc.collect()
+    print(f"futures alive at release: {sum(isinstance(o, PrefectRayFuture) for o in gc.get_objects())}", flush=True)
+    release()
+    ray_start.session().stopping.join()
+
+ray_start.release_ray = checked_release
+sys.exit(compare.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_no_ray_future_is_left_when_the_flow_releases_ray(prefect_api, tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-c", EARLY_STOP, "--preset", "smoke", "--problems", "adding", "--archs",
+                           "gru,lstm", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "futures alive at release: 0" in proc.stdout, proc.stdout[-3000:]
+    assert "statuses: {'ok': 2, 'diverged': 0, 'failed': 0}" in proc.stdout
+    assert read_validated(str(out / "metrics.parquet"), Metrics).height == 2
 
 
 # ---- the CLI on a fresh shell: its own Prefect API and Ray, started and stopped ---------------------------

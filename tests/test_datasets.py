@@ -27,6 +27,12 @@ SPECS = {
     "sequential_xor": DatasetSpec("sequential_xor", 8, "test", 3, N),
     "adding": DatasetSpec("adding", 10, "train", 3, N),
 }
+# the problems with settings of their own, at a non-default one (their layout tests: tests/test_tracking_problems.py)
+SETTING_SPECS = {
+    "group_word": DatasetSpec("group_word", 8, "train", 3, N, options={"group": "a5"}),
+    "mqar": DatasetSpec("mqar", 12, "train", 3, N, options={"vocab": 8, "pairs": 2, "queries": 2}),
+    "flip_flop": DatasetSpec("flip_flop", 12, "train", 3, N, options={"p_i": 0.5}),
+}
 
 
 def write(spec: DatasetSpec, root: Path) -> Path:
@@ -345,6 +351,29 @@ def _adding_value(x, y):
     x[6, 0, 0] = 1.5
 
 
+def _wrong_product(x, y):
+    """Rows 1 and 30: step 5's product is another element of a5 (the inputs unchanged)."""
+    y[[1, 30], 5, 0] = (y[[1, 30], 5, 0] + 7) % 60
+
+
+def _value_not_its_keys(x, y):
+    """Rows 0, 5 and 6: the first answer is the value of the pair it was not asked about (V = 8, N = Q = 2)."""
+    for row in (0, 5, 6):
+        asked = x[row, 8].argmax()  # the first query key, at step T - 2Q = 8
+        other = 3 if x[row, 0].argmax() == asked else 1  # the value step of the pair not asked
+        y[row, 9, 0] = x[row, other].argmax()
+
+
+def _read_contradicts_write(x, y):
+    """Rows 4, 8, 22 and 39: the bit after the last r (always a read, at step T - 2) flipped, and its target
+    with it: only the rule that a read returns the last written bit can tell."""
+    for row in (4, 8, 22, 39):
+        bit = int(x[row, 11].argmax()) - 3
+        x[row, 11] = 0
+        x[row, 11, 4 - bit] = 1
+        y[row, 10, 0] = 1 - bit
+
+
 def _strip_metadata(table: pa.Table) -> pa.Table:
     return table.replace_schema_metadata(None)
 
@@ -411,12 +440,17 @@ CORRUPTIONS = [
                (("<file>", "readable_parquet", None),)),
     Corruption("hash_only", "sequential_xor", _table(_same_meaning_other_content),
                (("<all>", "content_hash", None),)),
+    Corruption("group_word_wrong_product", "group_word", _arrays(_wrong_product),
+               (("y", "target_is_running_product", 2),)),
+    Corruption("mqar_value_not_its_keys", "mqar", _arrays(_value_not_its_keys), (("y", "answer_is_keys_value", 3),)),
+    Corruption("flip_flop_read_contradicts_last_write", "flip_flop", _arrays(_read_contradicts_write),
+               (("x", "read_bit_is_last_written", 4),)),
 ]
 
 
 @pytest.mark.parametrize("case", CORRUPTIONS, ids=[c.name for c in CORRUPTIONS])
 def test_load_rejects_corruption(case, tmp_path):
-    spec = SPECS[case.problem]
+    spec = {**SPECS, **SETTING_SPECS}[case.problem]
     path = Path(spec.path(str(tmp_path)))
     path.parent.mkdir(parents=True)
     case.make(spec, path)

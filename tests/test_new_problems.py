@@ -157,10 +157,12 @@ def test_too_short_seq_len_is_refused(name, too_short):
 
 def test_variable_length_only_where_defined():
     assert sorted(k for k, p in PROBLEMS.items() if p.supports_variable_length) == [
-        "adding", "copy_memory", "copy_sequence", "parity", "selective_copy", "sequential_xor", "temporal_order"]
+        "adding", "copy_memory", "copy_sequence", "flip_flop", "group_word", "mqar", "parity", "selective_copy",
+        "sequential_xor", "temporal_order"]
     for name in ("sequential_digits", "sequential_digits_permuted"):
-        with pytest.raises(ValueError, match="problems with one: adding, copy_memory, copy_sequence, parity, "
-                                             "selective_copy, sequential_xor, temporal_order"):
+        with pytest.raises(ValueError, match="problems with one: adding, copy_memory, copy_sequence, flip_flop, "
+                                             "group_word, mqar, parity, selective_copy, sequential_xor, "
+                                             "temporal_order"):
             check_min_len(name, 5, 64)
         with pytest.raises(ValueError, match=f"min_len=5: problem '{name}' has no variable-length form"):
             get_problem(name).check_min_len(5, 64)
@@ -613,15 +615,26 @@ BASELINE_SPECS = {
     "adding": DatasetSpec("adding", 20, "test", 0, 2000),
     "copy_memory": DatasetSpec("copy_memory", 20, "test", 0, 2000),
     "sequential_xor": DatasetSpec("sequential_xor", 20, "test", 0, 2000),
+    "group_word": DatasetSpec("group_word", 20, "test", 0, 2000),
+    "group_word_z2": DatasetSpec("group_word", 20, "test", 0, 2000, options={"group": "z2"}),
+    "group_word_a5": DatasetSpec("group_word", 20, "test", 0, 2000, options={"group": "a5"}),
+    "group_word_variable": DatasetSpec("group_word", 20, "test", 0, 2000, min_len=2, options={"group": "s5"}),
+    "mqar": DatasetSpec("mqar", 64, "test", 0, 2000),
+    "mqar_variable": DatasetSpec("mqar", 64, "test", 0, 2000, min_len=32, options={"vocab": 16, "pairs": 4}),
+    "flip_flop": DatasetSpec("flip_flop", 64, "test", 0, 2000),
+    # the source's held-out test sets: sparse (few reads per sequence) and dense
+    "flip_flop_sparse": DatasetSpec("flip_flop", 64, "test", 0, 2000, options={"p_i": 0.98}),
+    "flip_flop_dense": DatasetSpec("flip_flop", 64, "test", 0, 2000, options={"p_i": 0.1}),
+    "flip_flop_variable": DatasetSpec("flip_flop", 64, "test", 0, 2000, min_len=4),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BASELINE_SPECS))
 def test_stored_test_split_reproduces_the_analytic_baseline(case, tmp_path):
     spec = BASELINE_SPECS[case]
-    problem = get_problem(spec.problem)
+    problem = spec.problem_def()
     data = dataset_store.load(dataset_store.build(spec, str(tmp_path)).path, expected=spec)
-    mask = problem.mask_for(spec.seq_len, data.lengths)
+    mask = problem.mask_for(spec.seq_len, data.lengths, data.x)
     per = problem.memoryless_sequence_metric(data.y, mask, data.lengths)
     empirical = problem.empirical_baseline(data.y, mask, data.lengths)
     se = per.std(ddof=1) / math.sqrt(len(per))

@@ -21,7 +21,7 @@ import pytest
 from flows import cli, compare_args
 from rnnbench import sweep
 from rnnbench.config import from_preset
-from tests.processes import free_port, group_members, listening, plugged, wait_for
+from tests.processes import free_port, group_members, kill_group, listening, plugged, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,13 +67,6 @@ class Output:
 def cli_process(argv: list[str], env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "flows.compare", *argv], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-
-
-def kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -215,7 +208,7 @@ def test_progress_lines_with_an_eta_when_stdout_is_not_a_terminal(own_api_env, t
         text = output.rest()
     finally:
         (gate / "release").touch()
-        kill_group(proc)
+        kill_group(proc.pid)
     assert proc.returncode == 0, text[-4000:]
     assert "View at" not in text, "a link to a UI that nobody serves"
     assert re.search(r"history: .*prefect server start.*--ui", text), text[-2000:]
@@ -241,7 +234,7 @@ def test_ui_keeps_the_prefect_ui_and_history_up_until_ctrl_c(own_api_env, tmp_pa
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C on a terminal: the whole foreground group
         text = output.rest(timeout=60)
     finally:
-        kill_group(proc)
+        kill_group(proc.pid)
     assert proc.returncode == 0, text[-4000:]
     assert "Prefect UI stopped" in text and "Traceback" not in text, text[-4000:]
     wait_for(lambda: not listening(port), 20, "the UI's port to close")

@@ -88,7 +88,8 @@ def test_subset_takes_every_nth_job_and_the_plan_prices_the_whole():
     part = from_preset("full", out="/tmp/unused", subset="2/100")
     assert [r.run_id for r in part.runs()] == [r.run_id for r in whole.runs()[1::100]]
     text = plan_text(part, 2)
-    assert f"subset 2/100 of {len(whole.runs())} jobs in all" in text and "CPU-hours" in text
+    # full tunes its rates: the whole is both stages (tuning, then the reported runs)
+    assert f"subset 2/100 of {len(whole.every_stage())} jobs in all" in text and "CPU-hours" in text
 
 
 @pytest.mark.parametrize("bad", ["0/5", "6/5", "x", "1/0"])
@@ -109,7 +110,11 @@ def test_full_preset_covers_every_arch_problem_length_and_three_rates():
     assert {r.arch for r in runs} == {"rnn_tanh", "rnn_relu", "gru", "lstm", "indrnn", "mingru", "minlstm", "lru"}
     assert {r.problem for r in runs} == set(PROBLEMS)
     assert {r.seq_len for r in runs if r.problem == "adding"} == {50, 100, 200, 500, 1000}
-    assert sorted({r.lr for r in runs}) == [3e-4, 1e-3, 3e-3] and {r.seed for r in runs} == {0, 1, 2}
+    # runs() is the tuning stage: every rate on seeds of its own, after the reported ones
+    assert sorted({r.lr for r in runs}) == [3e-4, 1e-3, 3e-3] and {r.seed for r in runs} == {3, 4, 5}
+    assert {r.role for r in runs} == {"tune"}
+    reported = c.runs(1e-3)  # the reported stage (here every cell at one stand-in rate): seeds 0..2
+    assert {r.seed for r in reported} == {0, 1, 2} and {r.role for r in reported} == {"report"}
     # the published regime: 20,000 updates at every length of adding (LSTM fails T=1000 within them)
     assert {r.steps for r in runs if r.problem == "adding"} == {20_000}
 
@@ -125,7 +130,8 @@ def test_any_problem_can_be_asked_for_by_name():
 def test_presets_built_from_the_registries_keep_their_grids():
     """What each preset ran before it was built from the registries: quick and full take every registered arch,
     full every registered problem at every length of 50..1000 it is defined at (adding first, so that a --subset
-    of full picks the jobs it did), smoke, seed and quick's problems are chosen."""
+    of full picks the jobs it did; the problems whose sources use other lengths at those), smoke, seed and quick's
+    problems are chosen."""
     archs = ["rnn_tanh", "rnn_relu", "gru", "lstm", "indrnn", "mingru", "minlstm", "lru"]
 
     def grids(name):
@@ -134,16 +140,20 @@ def test_presets_built_from_the_registries_keep_their_grids():
     lengths = [50, 100, 200, 500, 1000]
     assert grids("full") == [(p, lengths, 128, 20_000, None, None) for p in (
         "adding", "copy_memory", "sequential_xor", "copy_sequence", "selective_copy", "temporal_order", "parity")] + [
-        (p, [64], 128, 20_000, 180, 360) for p in ("sequential_digits", "sequential_digits_permuted")]
+        (p, [64], 128, 20_000, 180, 360) for p in ("sequential_digits", "sequential_digits_permuted")] + [
+        # the lengths their sources use (Problem.full_lengths), appended so a --subset of full keeps its old jobs
+        ("group_word", [20, 50, 100, 200], 128, 20_000, None, None),
+        ("mqar", [64, 128, 256, 512], 128, 20_000, None, None), ("flip_flop", [512], 128, 20_000, None, None)]
     assert grids("quick") == [("adding", [50], 32, 1500, None, None), ("temporal_order", [50], 32, 1000, None, None),
-                              ("selective_copy", [16], 32, 1000, None, None)]
+                              ("selective_copy", [16], 32, 1000, None, None),
+                              ("group_word", [16], 32, 2000, None, None)]
     assert grids("seed") == [("copy_memory", [50], 64, 1000, None, None), ("sequential_xor", [20], 32, 500, None, None),
                              ("adding", [50, 100, 200], 64, 500, None, None)]
     assert grids("smoke") == [("copy_memory", [10], 16, 100, None, None), ("sequential_xor", [10], 16, 150, None, None),
                               ("adding", [10], 16, 100, None, None)]
     assert from_preset("full").archs == from_preset("quick").archs == archs
     assert from_preset("seed").archs == from_preset("smoke").archs == ["rnn_tanh", "gru", "lstm"]
-    assert [len(from_preset(name).runs()) for name in ("full", "quick", "seed", "smoke")] == [2664, 72, 45, 9]
+    assert [len(from_preset(name).runs()) for name in ("full", "quick", "seed", "smoke")] == [3312, 96, 45, 9]
 
 
 def test_plan_is_printed_before_any_work(capsys, tmp_path, monkeypatch):
@@ -158,7 +168,7 @@ def test_quick_is_the_default_and_names_the_eight_archs():
     c = config()
     assert c.preset == "quick" and len(c.archs) == 8 and c.seeds == 3
     assert {(g.problem, tuple(g.seq_lens)) for g in c.grids} == {("adding", (50,)), ("temporal_order", (50,)),
-                                                                ("selective_copy", (16,))}
+                                                                ("selective_copy", (16,)), ("group_word", (16,))}
 
 
 def test_separating_problems_needs_a_solved_cell_beside_one_never_solved():

@@ -366,6 +366,8 @@ RULES = {  # the pre-registered rules (docs/PROBLEMS.md), as the report prints t
     "selective_copy": "per-token test accuracy at the 16 query steps >= 0.99",
     "temporal_order": "test accuracy >= 0.99", "parity": "test accuracy >= 0.99",
     "sequential_digits": "test accuracy >= 0.95", "sequential_digits_permuted": "test accuracy >= 0.95",
+    "group_word": "per-step test accuracy from step 2 on >= 0.99",
+    "mqar": "test accuracy at the answer steps >= 0.99", "flip_flop": "test accuracy at the reads >= 1",
 }
 
 

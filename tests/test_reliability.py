@@ -17,7 +17,7 @@ from filelock import FileLock
 
 from flows import compare
 from schemas.metrics import Metrics, read_validated
-from tests.processes import listening, plugged, wait_for
+from tests.processes import kill_group, listening, plugged, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 # what legitimately differs between two runs of the same jobs
@@ -117,10 +117,7 @@ def test_cli_killed_leaves_no_prefect_api_behind(tmp_path):
         proc.wait()
         wait_for(lambda: not listening(port), 20, "the orphaned API to stop")
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # whatever else it had started
-        except ProcessLookupError:
-            pass
+        kill_group(proc.pid)  # whatever else it had started
         proc.stdout.close()
     wait_for(lambda: not _train_workers(), 60, "orphaned workers to exit")
 

@@ -347,3 +347,88 @@ def test_cost_horizon_marks_split_cells_beyond_the_horizon():
     half = [line for ax in fig.axes for line in ax.get_lines() if line.get_fillstyle() == "bottom"]
     assert len(half) == 2  # mingru's split point in each panel, labelled with its count
     assert [t.get_text() for ax in fig.axes for t in ax.texts] == ["split 1/3", "split 1/3"]
+
+
+# ---- what the report claims, and at which level (issue 21) ----------------------------------------------------
+def test_every_interval_prints_its_own_level_and_none_claims_95_percent(full):
+    """Three seeds: each interval is the range, which covers the median over seeds with probability 0.75; the
+    report says so, cell by cell and in words, and never calls an interval 95%."""
+    for text in (full.markdown(), full.html()):
+        assert "95%" not in text and "95 %" not in text and "bootstrap" not in text
+    assert "range over 3 seeds, covers the median with prob. 0.75" in full.markdown()
+    cells = [c for t in parse_html(markdown_as_html(full.markdown())).tables for row in t for c in row
+             if re.fullmatch(r"[\d.e-]+ \[[\d.e-]+, [\d.e-]+\] \(.*\)", c)]
+    assert cells and all(c.endswith(("(0.75)", "(0.50)")) for c in cells)
+    assert set(full.summary.filter(pl.col("n_ok") == 3)["ci_level"]) == {0.75}
+    # six seeds: the range covers with probability 1 - 2/64 = 0.97, at or above the level the rules ask for
+    six = build(lengths={"adding": [10]}, seeds=6, failures=False)
+    assert "range over 6 seeds, covers the median with prob. 0.97" in six.markdown()
+    assert report.level_text(0.9496) == "0.949" and report.level_text(0.9375) == "0.94"
+
+
+def test_horizon_counts_only_lengths_solved_together_with_every_shorter_one():
+    def cell(arch, t, verdict):
+        return {"arch": arch, "problem": "adding", "seq_len": t, "verdict": verdict}
+
+    chosen = [cell("gru", 10, "solved"), cell("gru", 50, "split"), cell("gru", 100, "solved"),
+              cell("lstm", 10, "solved"), cell("lstm", 50, "solved"), cell("lstm", 100, "at baseline"),
+              cell("rnn_tanh", 10, "at baseline"), cell("rnn_tanh", 50, "solved")]
+    horizon, beyond = report.horizons(chosen)
+    assert horizon == {("gru", "adding"): 10, ("lstm", "adding"): 50, ("rnn_tanh", "adding"): None}
+    assert beyond == {("gru", "adding"): ([100], 50), ("rnn_tanh", "adding"): ([50], 10)}
+    metrics, curves = sweep_frames(archs=("gru", "lstm"), lengths={"adding": [10, 50, 100]}, failures=False)
+    # gru's seeds at T=50 do not solve it (the synthetic gru solves up to 50): its T=100 becomes a gap above
+    broken = metrics.with_columns(
+        pl.when((pl.col("arch") == "gru") & (pl.col("seq_len") == 100)).then(pl.lit(0.001))
+        .otherwise(pl.col("test_metric")).alias("test_metric"),
+        pl.when((pl.col("arch") == "gru") & (pl.col("seq_len") == 100)).then(pl.lit("solved"))
+        .when((pl.col("arch") == "gru") & (pl.col("seq_len") == 50)).then(pl.lit("at_baseline"))
+        .otherwise(pl.col("outcome")).alias("outcome"))
+    broken = broken.with_columns((pl.col("outcome") == "solved").alias("solved"))
+    built = report.build(broken, curves, CONFIG, ENVIRONMENT)
+    table = next(b for b in built.sections[0].blocks if isinstance(b, report.Table))
+    row = {r[0]: r for r in table.rows}["gru"]
+    assert row[1] == "T=10 (also solved: T=100, above unsolved T=50: not counted)"
+
+
+def test_learning_curve_median_carries_a_stopped_run_forward():
+    runs_ = [{"steps": [1, 2, 3, 4], "values": [0.2, 0.4, 0.6, 0.8]},
+             {"steps": [1, 2], "values": [0.9, 1.0]},  # stopped early, solved
+             {"steps": [1, 2, 3, 4], "values": [0.1, 0.1, 0.1, 0.1]}]
+    steps, median = report_figures.median_curve(runs_)
+    # dropping the stopped run would give 0.35 and 0.45 at steps 3 and 4: a median that falls as seeds finish
+    assert steps == [1, 2, 3, 4] and median == [0.2, 0.4, 0.6, 0.8]
+    caption = next(b.caption for s in build(lengths={"adding": [10]}).sections for p in (s, *s.subsections)
+                   for b in p.blocks if isinstance(b, report.FigureBlock) and b.name == "curves_adding.png")
+    assert "counts at its last value" in caption
+
+
+def test_stays_at_baseline_agrees_only_with_cells_that_learned_nothing():
+    from rnnbench.reproduction import reproduction_table
+    from rnnbench.verdicts import summarize
+    from tests.test_verdicts import ADDING, frame, runs
+
+    at_1000 = dict(ADDING, seq_len=1000)
+
+    def lstm_1000(values, se=0.001):
+        found = reproduction_table(summarize(frame(runs(at_1000, values, "lstm", se=se))))
+        return next(r for r in found if (r["seq_len"], r["arch"]) == (1000, "lstm"))
+
+    assert lstm_1000([0.12, 0.11, 0.13])["result"] == "disagrees"  # beats the baseline: it learned something
+    assert lstm_1000([0.166, 0.167, 0.166], se=0.01)["result"] == "agrees"
+    assert lstm_1000([0.2, 0.21, 0.19])["result"] == "agrees"  # worse than baseline
+    assert lstm_1000(["diverged"] * 3)["result"] == "agrees"
+    assert lstm_1000(["failed"] * 3)["result"] == "no result"
+
+
+def test_pairs_are_tabled_in_the_details_and_never_listed_in_the_findings(full):
+    from schemas.comparisons import Comparisons
+
+    validated(full.comparisons, Comparisons, "the report's comparisons")
+    assert full.comparisons.height == 12  # 3 pairs at each of 4 (problem, T)
+    tables = parse_html(markdown_as_html(full.markdown())).tables
+    pairs = [t for t in tables if "p (Holm)" in t[0]]
+    assert len(pairs) == 2 and sum(len(t) - 1 for t in pairs) == 12
+    for sentence in full.findings:
+        assert "better than" not in sentence and sentence.count("Ranking") <= 1
+        assert "no pair distinguishable with" in sentence

@@ -1,8 +1,9 @@
-"""The embedded runtime (flows/runtime.py, flows/api_server.py) through Ray's and Prefect's public interfaces only,
-and what it must still guarantee:
+"""The embedded runtime (flows/runtime.py and its parts: api_server, prefect_api, ray_start, liveness, task_runner,
+environ) through Ray's and Prefect's public interfaces only, and what it must still guarantee:
 
 - no patched internals, no underscore modules or attributes of Ray or Prefect, no private PREFECT__* variables,
   no underscore ray.init arguments (read from the source, including the code the API process runs);
+- no state in module globals: what a run knows lives in objects it owns or in a context (read from the source);
 - every TCP port the local Ray and the Prefect API listen on is bound to a loopback address (read from
   /proc/net/tcp{,6} and each process's sockets, for the driver and everything it started);
 - the local Ray requires its token: its GCS and raylet refuse a gRPC call without it and answer one with it, its
@@ -33,11 +34,12 @@ from urllib.parse import urlparse
 
 import pytest
 
-from flows import api_server, runtime
+from flows import api_server, ray_start
 from tests.processes import listening
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = [ROOT / "flows" / "runtime.py", ROOT / "flows" / "api_server.py"]
+RUNTIME_MODULES = ("runtime", "api_server", "prefect_api", "ray_start", "liveness", "task_runner", "environ")
+SOURCES = [ROOT / "flows" / f"{name}.py" for name in RUNTIME_MODULES]
 LIBRARIES = ("ray", "prefect", "prefect_ray", "uvicorn")
 
 
@@ -45,7 +47,7 @@ LIBRARIES = ("ray", "prefect", "prefect_ray", "uvicorn")
 
 
 def _programs() -> list[tuple[str, ast.Module]]:
-    """The two modules, and the program the API process runs (a string in api_server)."""
+    """The runtime's modules, and the program the API process runs (a string in api_server)."""
     return [*((path.name, ast.parse(path.read_text())) for path in SOURCES),
             ("api_server._BOOT", ast.parse(api_server._BOOT))]
 
@@ -101,7 +103,7 @@ def test_runtime_uses_only_public_ray_and_prefect_interfaces():
 
 
 def test_the_checker_finds_what_the_runtime_used_to_do():
-    """The static check above, on the kinds of lines flows/runtime.py and flows/api_server.py had before."""
+    """The static check above, on the kinds of lines the runtime's modules had before."""
     before = """
 from ray._private import ray_constants
 from ray._private import parameter
@@ -119,8 +121,61 @@ SERVER_ENV = {"PREFECT__SERVER_EPHEMERAL": "1"}
 @pytest.mark.parametrize("address", [None, "local", "10.0.0.5:6379", "ray://10.0.0.5:10001"])
 def test_ray_init_arguments_are_public(address, monkeypatch):
     monkeypatch.delenv("RAY_JOB_CONFIG_JSON_ENV_VAR", raising=False)
-    kwargs = runtime.ray_init_kwargs(address)
+    kwargs = ray_start.ray_init_kwargs(address)
     assert [key for key in kwargs if key.startswith("_")] == []
+
+
+# ---- no state in module globals (static) ----------------------------------------------------------------------
+
+MUTATORS = {"append", "extend", "insert", "update", "setdefault", "pop", "popitem", "clear", "add", "discard",
+            "remove"}
+
+
+def _module_state(where: str, tree: ast.Module) -> list[str]:
+    """Module-level names a function rebinds (`global`) or a module-level container something changes in place
+    (item assignment or deletion, augmented assignment, a mutating method)."""
+    problems = [f"{where}:{node.lineno} global {', '.join(node.names)}" for node in ast.walk(tree)
+                if isinstance(node, ast.Global)]
+    module_names = {target.id for node in tree.body if isinstance(node, ast.Assign | ast.AnnAssign)
+                    for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                    if isinstance(target, ast.Name)}
+    for node in ast.walk(tree):
+        changed = None
+        if isinstance(node, ast.Assign | ast.AugAssign | ast.Delete):
+            targets = node.targets if isinstance(node, ast.Assign | ast.Delete) else [node.target]
+            changed = next((t.value for t in targets if isinstance(t, ast.Subscript | ast.Attribute)), None)
+            if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+                changed = node.target
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS:
+            changed = node.func.value
+        if isinstance(changed, ast.Name) and changed.id in module_names:
+            problems.append(f"{where}:{node.lineno} changes the module-level {changed.id}")
+    return problems
+
+
+def test_runtime_keeps_no_state_in_module_globals():
+    problems = [problem for path in SOURCES for problem in _module_state(path.name, ast.parse(path.read_text()))]
+    assert problems == []
+
+
+def test_the_state_checker_finds_what_the_runtime_used_to_keep():
+    """The static check above, on the kinds of lines the runtime had before it was split (four such globals)."""
+    before = """
+_local_token = None
+_cache = {}
+SEEN = []
+def token():
+    global _local_token
+    _local_token = _local_token or "x"
+def remember(key, value):
+    _cache[key] = value
+    SEEN.append(key)
+def count():
+    total = {}
+    total["n"] = 1
+"""
+    flagged = {int(problem.split(":")[1].split()[0]) for problem in _module_state("before", ast.parse(before))}
+    assert flagged == {6, 9, 10}
 
 
 # ---- processes, sockets and the token, read from /proc --------------------------------------------------------

@@ -36,8 +36,9 @@ def test_early_stop_ends_a_solved_run_before_its_budget_and_records_when(tmp_pat
     row = result.row
     assert row["outcome"] == "solved" and row["status"] == "ok"
     assert row["steps_to_solve"] is not None and row["steps_done"] < spec.steps
-    # stopped at the second evaluation in a row that met the rule
-    assert row["steps_done"] == row["steps_to_solve"] + spec.eval_every
+    # stopped at the second evaluation in a row that met the rule by its margin (here accuracy 1.0, se 0, at
+    # the first crossing: the margin costs nothing), never before
+    assert row["stopped_early"] and row["steps_done"] == row["steps_to_solve"] + spec.eval_every
     assert result.curve[-1]["step"] == row["steps_done"] and result.curve[-1]["val_metric"] >= 0.99
 
 

@@ -15,7 +15,9 @@ class Adding(Problem):
         mask:   1   0   0   0   1   0       -> y = 0.5 + 0.2 = 0.7   (MSE)
 
     Baseline: predicting 1.0 gives MSE = 2 x 1/12 = 1/6. Solved: test MSE <= 0.01.
-    Also reported: fraction of test sequences with |error| < 0.04 (Hochreiter & Schmidhuber 1997).
+    Also reported: fraction of test sequences with |error| < 0.04 on the raw sum. That is not Hochreiter &
+    Schmidhuber's (1997) criterion: their 0.04 applies to the scaled target 0.5 + (X1 + X2)/4, which is 0.16 on
+    the raw sum, so this tolerance is four times stricter than theirs.
     """
 
     name = "adding"
@@ -27,7 +29,7 @@ class Adding(Problem):
     higher_is_better = False
     min_seq_len = 2
     y_range = (0.0, 2.0)
-    tolerance = 0.04
+    tolerance = 0.04  # on the raw sum (Hochreiter & Schmidhuber's 0.04 is on (sum)/4 + 0.5: 0.16 here)
     baseline_value = 1.0 / 6.0
     threshold = 0.01
     default_grid = DefaultGrid(seq_lens=(50, 100, 200), hidden_size=64, steps=500)  # the notebook's

@@ -2,10 +2,52 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from functools import cache
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from rnnbench.archs.spec import ArchOption, Value
+
+
+@dataclass(frozen=True)
+class ProblemOption:
+    """One setting of a problem (`--problem-option PROBLEM.KEY=VALUE`): its constructor keyword, type, default
+    (with its source) and range or choices. The fields and rules of an architecture's option, whose coercion and
+    messages it uses (rnnbench.archs.spec.ArchOption); imported when first used, not with this module, because
+    loading the architecture registry loads plugins, which may import this package while it is still loading."""
+
+    name: str
+    type: type
+    default: Value | None
+    source: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+
+    def as_arch_option(self) -> ArchOption:
+        from rnnbench.archs.spec import ArchOption
+
+        return ArchOption(self.name, self.type, self.default, self.source, self.low, self.high, self.low_open,
+                          self.high_open, self.choices)
+
+    def column(self, problem: str) -> str:
+        """Its metrics column: opt_<problem>_<name>."""
+        return f"opt_{problem}_{self.name}"
+
+    def allowed(self) -> str:
+        return self.as_arch_option().allowed()
+
+    def coerce(self, problem: str, raw: object) -> Value:
+        """`raw` (a typed value, or the text of a flag) as this option's type; ValueError naming the value."""
+        return self.as_arch_option().coerce(problem, raw)
+
 
 TargetKind = Literal["last", "per_step"]
 # ce: softmax cross-entropy over `output_size` classes; y stores each step's class index (one float32 column)
@@ -98,6 +140,38 @@ class Problem:
     threshold: ClassVar[float | None] = None
     # the metric as the rule's sentence names it; None: METRIC_WORDS of the primary metric
     rule_metric: ClassVar[str | None] = None
+    # the lengths `full` runs, where the problem's sources use others than full's 50..1000 (None: those)
+    full_lengths: ClassVar[tuple[int, ...] | None] = None
+    # the problem's own settings (`--problem-option PROBLEM.KEY=VALUE`), each a keyword of its constructor with the
+    # source's default; the registry holds the instance with every default
+    problem_options: ClassVar[tuple[ProblemOption, ...]] = ()
+    # test sets the source holds out at the training length under other settings (flip_flop's sparse and dense):
+    # name -> this problem's options there
+    held_out: ClassVar[dict[str, dict[str, Value]]] = {}
+
+    # ---- options -----------------------------------------------------------------------------
+    def option_values(self) -> dict[str, Value]:
+        """This instance's own settings by name, every one resolved (what a run records, and its data's key)."""
+        return {option.name: getattr(self, option.name) for option in self.problem_options}
+
+    def configured(self, given: Mapping[str, object] | None) -> Problem:
+        """This problem with the `given` settings (name -> typed value or flag text), the others at their declared
+        defaults (one instance per setting and process); ValueError naming an unknown name or a bad value and what
+        is allowed, or a combination the problem refuses."""
+        given = given or {}
+        known = {option.name: option for option in self.problem_options}
+        if not known and not given:
+            return self
+        for name in given:
+            if name not in known:
+                allowed = f"its options: {', '.join(known)}" if known else "it takes no options"
+                raise ValueError(f"problem option {self.name}.{name}: problem {self.name!r} has no option "
+                                 f"{name!r}; {allowed}")
+        # from the declared defaults, not this instance's resolved values: a default derived from another option
+        # (mqar's one query per pair) follows that option when only it is given
+        values = {name: option.default for name, option in known.items()}
+        values.update({name: known[name].coerce(self.name, raw) for name, raw in given.items()})
+        return _configured(type(self), tuple(sorted(values.items())))
 
     # ---- sizes -------------------------------------------------------------------------------
     def input_steps(self, seq_len: int) -> int:
@@ -126,10 +200,11 @@ class Problem:
         """Which target steps count in loss and metric (bool, shape (target_steps,))."""
         return np.ones(self.target_steps(seq_len), dtype=bool)
 
-    def mask_for(self, seq_len: int, lengths: np.ndarray | None = None) -> np.ndarray:
+    def mask_for(self, seq_len: int, lengths: np.ndarray | None = None, x: np.ndarray | None = None) -> np.ndarray:
         """The target mask of a stored split: `target_mask(seq_len)` ([target_steps], alike for every sequence),
         or for variable-length sequences of a "per_step" problem, one row per sequence ([n, target_steps]) from
-        `variable_target_mask`. A "last" problem's one target step is read at each sequence's true end."""
+        `variable_target_mask`. A "last" problem's one target step is read at each sequence's true end. `x`: the
+        split's inputs, read only by a problem whose scored steps depend on the data (flip_flop's reads)."""
         if lengths is None or self.target_kind == "last":
             return self.target_mask(seq_len)
         return self.variable_target_mask(seq_len, np.asarray(lengths, dtype=np.int64))
@@ -289,9 +364,25 @@ class Problem:
         primary one, e.g. copy_sequence's recall accuracy beside its cross-entropy)."""
         return self.solved(scores[self.metric_name], seq_len)
 
+    def solved_by_margin(self, scores: dict[str, float], seq_len: int, factor: float) -> bool:
+        """The solved rule met by the metric it reads moved `factor` of its standard errors (`se`) against
+        the rule: e.g. adding's MSE + factor·se <= 0.01. No standard error (one sequence): False. Early
+        stopping reads it (rnnbench.train)."""
+        se = scores.get("se", math.nan)
+        if not math.isfinite(se):
+            return False
+        shift = -factor * se if self.higher_is_better else factor * se
+        return self.solved_from({**scores, self.metric_name: scores[self.metric_name] + shift}, seq_len)
+
     def solved_rule(self) -> str:
         """The pre-registered rule, as a sentence for the report, e.g. 'test accuracy >= 0.99'."""
         if self.threshold is None:
             raise NotImplementedError(f"{self.name}: declare threshold, or override solved_rule()")
         words = self.rule_metric or METRIC_WORDS[self.metric_name]
         return f"{words} {'>=' if self.higher_is_better else '<='} {self.threshold:g}"
+
+
+@cache
+def _configured(cls: type[Problem], values: tuple[tuple[str, Value], ...]) -> Problem:
+    # one instance per setting and process: group tables and the like are built once
+    return cls(**dict(values))

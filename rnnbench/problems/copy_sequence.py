@@ -124,7 +124,9 @@ class CopySequence(Problem):
     def metrics(self, pred, y, mask):
         out = super().metrics(pred, y, mask)
         recall = np.broadcast_to(self._recall_steps(mask), y.shape[:2])
-        out["recall_accuracy"] = float(per_sequence_mean(pred.argmax(axis=-1) == y[..., 0], recall).mean())
+        per = per_sequence_mean(pred.argmax(axis=-1) == y[..., 0], recall)
+        out["recall_accuracy"] = float(per.mean())
+        out["recall_se"] = float(per.std(ddof=1) / np.sqrt(len(per))) if len(per) > 1 else float("nan")
         return out
 
     def memoryless_sequence_metric(self, y, mask, lengths=None):
@@ -138,6 +140,11 @@ class CopySequence(Problem):
 
     def solved_from(self, scores, seq_len):
         return bool(scores["recall_accuracy"] >= self.recall_solved)
+
+    def solved_by_margin(self, scores, seq_len, factor):
+        # the rule reads recall accuracy (higher is better), so the margin is its own standard error's
+        se = scores.get("recall_se", math.nan)
+        return math.isfinite(se) and bool(scores["recall_accuracy"] - factor * se >= self.recall_solved)
 
     def solved_rule(self):
         return "test accuracy on the 10 recalled symbols >= 0.99"
