@@ -11,7 +11,6 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ import pytest
 import yaml
 
 from rnnbench.config import CompareConfig, from_preset
-from tests.processes import free_port, group_members
+from tests.processes import free_port, group_members, kill_group
 
 pytestmark = [pytest.mark.deployment, pytest.mark.timeout(900)]
 
@@ -101,25 +100,10 @@ class ProcessGroups:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def stop_all(self, grace: float = 10.0) -> list[str]:
-        """Returns the names of groups that needed SIGKILL."""
-        killed = []
-        for name, proc in reversed(self.started):
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                try:
-                    os.killpg(proc.pid, sig)
-                except ProcessLookupError:
-                    break
-                deadline = time.monotonic() + (grace if sig == signal.SIGTERM else 5)
-                while time.monotonic() < deadline:
-                    if proc.poll() is not None and not group_members(proc.pid):
-                        break
-                    time.sleep(0.2)
-                else:
-                    if sig == signal.SIGTERM:
-                        killed.append(name)
-                    continue
-                break
-            if proc.poll() is None:
+        """Returns the names of groups that needed SIGKILL (last started, first stopped)."""
+        killed = [name for name, proc in reversed(self.started) if kill_group(proc.pid, grace)]
+        for _, proc in self.started:
+            if proc.poll() is None:  # reap the leader
                 proc.wait(timeout=5)
         return killed
 
