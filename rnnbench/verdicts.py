@@ -263,15 +263,23 @@ def cell_verdict(n: int, n_solved: int, n_beats: int, n_worse: int, n_diverged: 
     return "at baseline"
 
 
-def verdict_text(verdict: str, n: int, n_solved: int, n_beats: int, n_failed: int) -> str:
-    """The verdict with the counts behind it, e.g. 'split (1 of 3 solved)'."""
+def verdict_text(verdict: str, n: int, n_solved: int, n_beats: int, n_failed: int, n_worse: int = 0,
+                 n_diverged: int = 0) -> str:
+    """The verdict with the counts behind it, the count that decided it first: e.g. 'split (1 of 3 solved)',
+    'worse than baseline (worse in 2 of 3)', 'at baseline (beats baseline in 0 of 3, worse in 1)'."""
     failed = f"; {n_failed} failed, not counted" if n_failed else ""
     if verdict == "no result":
         return f"no result ({n_failed} failed)"
     if verdict in ("solved", "split"):
         return f"{verdict} ({n_solved} of {n} solved{failed})"
     beats = n_solved + n_beats
-    return f"{verdict} (beats baseline in {beats} of {n}{failed})"
+    if verdict == "worse than baseline":
+        return f"{verdict} (worse in {n_worse} of {n}{failed})"
+    if verdict == "diverged":
+        return f"{verdict} (diverged in {n_diverged} of {n}{failed})"
+    others = "".join(f", {word} in {count}" for word, count in (("worse", n_worse), ("diverged", n_diverged))
+                     if count and verdict == "at baseline")
+    return f"{verdict} (beats baseline in {beats} of {n}{others}{failed})"
 
 
 def _median(values: list) -> float | None:
@@ -317,7 +325,8 @@ def summarize(metrics: pl.DataFrame) -> pl.DataFrame:
             "n_at_baseline": count["at_baseline"], "n_worse": count["worse"],
             "median": median, "ci_low": low, "ci_high": high, "ci_level": level, "baseline": baseline,
             "score": score, "verdict": verdict,
-            "verdict_text": verdict_text(verdict, n, count["solved"], count["beats_baseline"], count["failed"]),
+            "verdict_text": verdict_text(verdict, n, count["solved"], count["beats_baseline"], count["failed"],
+                                         count["worse"], count["diverged"]),
             "median_steps_to_solve": _median(group["steps_to_solve"].to_list()),
             "median_steps_done": _median(group.filter(pl.col("status") != "failed")["steps_done"].to_list()),
             "params": int(params[0]) if params.len() else None,

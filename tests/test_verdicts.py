@@ -89,6 +89,15 @@ def test_bimodal_adding_cell_counts_its_solved_seeds():
     assert row["verdict"] == "split" and row["verdict_text"] == "split (2 of 4 solved)"
 
 
+def test_verdict_text_names_the_count_that_decided_it():
+    from rnnbench.verdicts import verdict_text
+
+    assert verdict_text("worse than baseline", 3, 0, 1, 0, n_worse=2) == "worse than baseline (worse in 2 of 3)"
+    assert verdict_text("diverged", 3, 0, 0, 1, n_diverged=2) == "diverged (diverged in 2 of 3; 1 failed, not counted)"
+    assert verdict_text("at baseline", 3, 0, 1, 0, n_worse=1) == "at baseline (beats baseline in 1 of 3, worse in 1)"
+    assert verdict_text("beats baseline", 3, 0, 2, 0, n_worse=1) == "beats baseline (beats baseline in 2 of 3)"
+
+
 def test_flat_adding_cell_is_at_baseline():
     # n_test = 256 gives a per-run standard error of ~0.012 on adding (measured); 1/6 - 0.149 = 0.018 < 1.645 x 0.012
     row = cell(runs(ADDING, [0.150, 0.152, 0.149], se=0.012))
