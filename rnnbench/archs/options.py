@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from rnnbench import assignments
 from rnnbench.archs import ARCHS
 from rnnbench.archs.spec import ArchOption, RunShape, Value
 
@@ -38,19 +39,7 @@ def split_key(key: object) -> tuple[str, ArchOption]:
 def parse_assignments(items: Iterable[str]) -> dict[str, str]:
     """The text of repeated / comma-separated `ARCH.KEY=VALUE` flags -> {key: value text}; a key given twice with
     different values is refused."""
-    out: dict[str, str] = {}
-    for item in items:
-        for part in item.split(","):
-            if not part.strip():
-                continue
-            key, sep, value = part.partition("=")
-            key, value = key.strip(), value.strip()
-            if not sep or not key or not value:
-                raise ValueError(f"arch option {part.strip()!r}: expected ARCH.KEY=VALUE, e.g. lru.r_max=0.999")
-            if key in out and out[key] != value:
-                raise ValueError(f"arch option {key} given twice: {out[key]} and {value}")
-            out[key] = value
-    return out
+    return assignments.parse_assignments(items, "arch option", "ARCH.KEY=VALUE, e.g. lru.r_max=0.999")
 
 
 def check_arch_options(options: Mapping[str, object] | None) -> dict[str, Value]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from rnnbench import assignments
 from rnnbench.archs.spec import Value
 from rnnbench.problems import PROBLEMS, get_problem
 from rnnbench.problems.base import ProblemOption
@@ -42,21 +43,8 @@ def split_key(key: object) -> tuple[str, ProblemOption]:
 def parse_assignments(items: Iterable[str]) -> dict[str, str]:
     """The text of repeated / comma-separated `PROBLEM.KEY=VALUE` flags -> {key: value text}; a key given twice
     with different values is refused (one value per sweep: a sweep's cells of one problem share its settings)."""
-    out: dict[str, str] = {}
-    for item in items:
-        for part in item.split(","):
-            if not part.strip():
-                continue
-            key, sep, value = part.partition("=")
-            key, value = key.strip(), value.strip()
-            if not sep or not key or not value:
-                raise ValueError(f"problem option {part.strip()!r}: expected PROBLEM.KEY=VALUE, e.g. "
-                                 "group_word.group=a5")
-            if key in out and out[key] != value:
-                raise ValueError(f"problem option {key} given twice: {out[key]} and {value}; a sweep runs one "
-                                 "value of each (run another --out for another)")
-            out[key] = value
-    return out
+    return assignments.parse_assignments(items, "problem option", "PROBLEM.KEY=VALUE, e.g. group_word.group=a5",
+                                         "; a sweep runs one value of each (run another --out for another)")
 
 
 def check_problem_options(options: Mapping[str, object] | None) -> dict[str, Value]:
