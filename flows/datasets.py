@@ -17,14 +17,21 @@ from flows import cli, prefect_api
 from rnnbench import storage
 from rnnbench.datasets import SPLITS, DatasetSpec
 from rnnbench.problems import get_problem
+from rnnbench.problems.options import check_problem_options, given_for, parse_assignments
 from tasks import dataset_store
 
 
 def plan(problems: list[str], seq_lens: list[int], n_train: int, n_test: int, seed: int,
-         n_val: int | None = None) -> list[DatasetSpec]:
-    """Every (problem, seq_len, split) file for one data seed; raises ValueError before any work."""
+         n_val: int | None = None, problem_options: dict | None = None) -> list[DatasetSpec]:
+    """Every (problem, seq_len, split) file for one data seed, each problem at its settings (`problem_options`,
+    PROBLEM.KEY -> value; the rest at their defaults); raises ValueError before any work."""
     for name in problems:
         get_problem(name)
+    options = check_problem_options(problem_options)
+    unused = sorted({key.split(".")[0] for key in options} - set(problems))
+    if unused:
+        raise ValueError(f"--problem-option for {', '.join(unused)}, which --problems does not name "
+                         f"({', '.join(problems)})")
     cli.positive_int(n_train, "--n-train")
     cli.positive_int(n_test, "--n-test")
     n_val = n_test if n_val is None else n_val
@@ -32,7 +39,7 @@ def plan(problems: list[str], seq_lens: list[int], n_train: int, n_test: int, se
     rows = {"train": n_train, "val": n_val, "test": n_test}
     # dict.fromkeys: a name or length given twice must not build the same file twice at once
     specs = [
-        DatasetSpec(p, t, split, seed, rows[split])
+        DatasetSpec(p, t, split, seed, rows[split], options=given_for(p, options))
         for p in dict.fromkeys(problems) for t in dict.fromkeys(seq_lens) for split in SPLITS
     ]
     for spec in specs:
@@ -63,13 +70,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="data seed (train and test streams are disjoint)")
     parser.add_argument("--out", default="data", help="dataset root: a directory or a pyarrow/fsspec URI")
     parser.add_argument("--regenerate", action="store_true", help="rebuild files even if a valid one exists")
+    parser.add_argument("--problem-option", action="append", metavar="PROBLEM.KEY=VALUE",
+                        help="a problem's own setting, as for flows.compare, e.g. group_word.group=a5 or "
+                        "mqar.pairs=16; repeatable or comma-separated; the files go under PROBLEM/KEY=VALUE/")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        specs = plan(args.problems, args.seq_lens, args.n_train, args.n_test, args.seed, args.n_val)
+        options = parse_assignments(args.problem_option) if args.problem_option else None
+        specs = plan(args.problems, args.seq_lens, args.n_train, args.n_test, args.seed, args.n_val, options)
         storage.check_writable(args.out)
     except ValueError as exc:
         cli.fail(str(exc))

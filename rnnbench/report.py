@@ -541,6 +541,7 @@ def _problem_section(data: Data, problem: str) -> Section:
                                   f"{problem}: median test metric against evaluation length, one panel per training "
                                   f"length (the vertical line), with {references}.",
                                   figs.render(fig)))
+    blocks += _held_out_blocks(data, problem)
     if len(lengths) >= 2:
         fig = figs.cost_horizon(problem, _horizon_costs(data, problem), lengths)
         caption = (f"{problem}: each architecture's memory horizon (longest T solved with every shorter T) against "
@@ -647,6 +648,8 @@ def _curve_panels(data: Data, problem: str) -> list[dict]:
 def _generalisation_panels(data: Data, problem: str) -> list[dict]:
     """Only where runs were also scored at lengths other than their training length (--eval-lens)."""
     runs = _chosen_runs(data, problem).filter(pl.col("status") == "ok")
+    if "test_split" in runs.columns:
+        runs = runs.filter(pl.col("test_split") == "test")
     if not runs.filter(pl.col("eval_len") != pl.col("seq_len")).height:
         return []
     grouped = (runs.group_by("seq_len", "arch", "eval_len")
@@ -659,6 +662,37 @@ def _generalisation_panels(data: Data, problem: str) -> list[dict]:
             panels.append({"seq_len": t, "points": points,
                            "threshold": {p["eval_len"]: solved_threshold(problem, p["eval_len"]) for p in points}})
     return panels
+
+
+def _held_out_blocks(data: Data, problem: str) -> list[Block]:
+    """Where runs were also scored on the problem's held-out test sets (flip_flop's sparse and dense mixes, at the
+    training length): each split's median and solved count beside the run's own test set, per arch and T."""
+    runs = _chosen_runs(data, problem).filter((pl.col("eval_len") == pl.col("seq_len")))
+    if "test_split" not in runs.columns or not runs.filter(pl.col("test_split") != "test").height:
+        return []
+    splits = ["test", *sorted(set(runs["test_split"].to_list()) - {"test"})]
+    cells = {(r["seq_len"], r["arch"], r["test_split"]): r for r in
+             runs.group_by("seq_len", "arch", "test_split")
+             .agg(pl.col("test_metric").median().alias("median"), pl.col("solved").sum().alias("solved"),
+                  pl.len().alias("n"), pl.col("metric_name").first()).iter_rows(named=True)}
+    order = {a: i for i, a in enumerate(data.archs)}
+    keys = sorted({(t, a) for t, a, _ in cells}, key=lambda k: (k[0], order.get(k[1], len(order))))
+
+    def cell(key: tuple, split: str) -> str:
+        c = cells.get((*key, split))
+        return "–" if c is None else f"{fmt(c['median'])} ({c['solved']}/{c['n']} solved)"
+
+    settings = get_problem(problem).held_out
+    described = "; ".join(f"{name}: {', '.join(f'{k}={v}' for k, v in settings.get(name, {}).items())}"
+                          for name in splits[1:])
+    metric = next(iter(cells.values()))["metric_name"]
+    return [Table(["T", "architecture", *(f"{s} (own)" if s == "test" else s for s in splits)],
+                  [[str(t), a, *(cell((t, a), s) for s in splits)] for t, a in keys],
+                  caption=f"{problem}: the best-on-validation model of each run scored on its own test set and on "
+                          f"held-out test sets of the same length drawn at other settings ({described}): median "
+                          f"{metric} over seeds, and on how many seeds each met the solved rule. The verdicts above "
+                          "read the own test set only.",
+                  columns=["num", "name", *["num"] * len(splits)])]
 
 
 def _architectures(data: Data) -> Section:

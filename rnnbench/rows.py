@@ -17,7 +17,8 @@ from rnnbench.problems.options import problem_option_columns
 class RunResult:
     row: dict  # the in-distribution row (eval_len == seq_len)
     curve: list[dict] = field(default_factory=list)
-    eval_rows: list[dict] = field(default_factory=list)  # the same model scored at each other --eval-lens length
+    # the same model scored at each other --eval-lens length, and on each held-out split (test_split)
+    eval_rows: list[dict] = field(default_factory=list)
 
 
 def failed_row(spec: RunSpec, error: str) -> dict:
@@ -59,7 +60,7 @@ def base_row(spec: RunSpec) -> dict:
                     for column, (name, option) in problem_option_columns().items()})
     return {
         "run_id": spec.run_id, "problem": spec.problem, "arch": spec.arch, "seq_len": spec.seq_len,
-        "eval_len": spec.seq_len,
+        "eval_len": spec.seq_len, "test_split": "test",
         "min_len": spec.min_len,
         "seed": spec.seed, "role": spec.role, "hidden_size": spec.hidden_size, "num_layers": m.num_layers,
         "bidirectional": m.bidirectional, "dropout": m.dropout, "bias": m.bias, "proj_size": m.proj_size,

@@ -248,6 +248,15 @@ def train_and_evaluate(spec: RunSpec, load: Callable[[DatasetSpec], Dataset], de
             eval_rows.append(length_row(problem, row, dataset.seq_len,
                                         score(problem, model, data, dataset.seq_len, dev, mask, paired=True),
                                         problem.memoryless_se(data.y, mask, data.lengths)))
+        # the same model on the problem's held-out test sets (flip_flop's sparse and dense instruction mixes): the
+        # metric and baseline are the problem's own, only the data's settings differ
+        for name, dataset in spec.held_out_datasets().items():
+            data = load(dataset)
+            mask = problem.mask_for(dataset.seq_len, data.lengths, data.x)
+            held = length_row(problem, row, dataset.seq_len,
+                              score(problem, model, data, dataset.seq_len, dev, mask, paired=True),
+                              problem.memoryless_se(data.y, mask, data.lengths))
+            eval_rows.append({**held, "test_split": name})
     return RunResult(row, curve, eval_rows)
 
 

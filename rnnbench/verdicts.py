@@ -112,9 +112,13 @@ def reported(metrics: pl.DataFrame) -> pl.DataFrame:
 
 
 def in_distribution(metrics: pl.DataFrame) -> pl.DataFrame:
-    """The rows scored at the training length (one per run): verdicts are about these; rows at other lengths
-    (--eval-lens) are length generalisation, reported beside them."""
-    return metrics.filter(pl.col("eval_len") == pl.col("seq_len"))
+    """The rows scored at the training length on the run's own test set (one per run): verdicts are about these;
+    rows at other lengths (--eval-lens) are length generalisation, and rows on a held-out split (test_split other
+    than "test") distribution shift, both reported beside them."""
+    own = pl.col("eval_len") == pl.col("seq_len")
+    if "test_split" in metrics.columns:
+        own = own & (pl.col("test_split") == "test")
+    return metrics.filter(own)
 
 
 # ---- exact binomial arithmetic (no scipy: a few lines with integers) -------------------------------------------

@@ -75,6 +75,9 @@ class Metrics(RunKey, CellKey):
     """One row per job (long format: the metric's name is a column, every table and plot derives from it)."""
 
     eval_len: int = pap.Field(ge=1)  # the length scored: seq_len in distribution, others with --eval-lens
+    # the test set scored: "test", the run's own; else a held-out split of the problem at other settings at the
+    # same length (rnnbench.problems.base.Problem.held_out: flip_flop's "sparse" and "dense")
+    test_split: str = pap.Field(str_length={"min_value": 1})
     seed: int = pap.Field(ge=0)
     # tune: a run of a --lrs sweep's tuning stage (it only chose a rate; nothing reported reads it); report: the
     # rest (null: a row from before roles, reported)
@@ -127,7 +130,7 @@ class Metrics(RunKey, CellKey):
 
     class Config:
         strict = True
-        unique = ["run_id", "eval_len"]
+        unique = ["run_id", "eval_len", "test_split"]
 
     @pap.dataframe_check(name="ok_rows_have_a_finite_metric")
     def ok_rows_scored(cls, data) -> pl.LazyFrame:

@@ -55,6 +55,12 @@ BAD_INPUT = [
     pytest.param(["--seed", "-1"], ["seed", "-1"], id="seed-negative"),
     pytest.param(["--seq-lens", "abc"], ["'abc'"], id="seq-lens-not-int"),
     pytest.param(["--n-train", "ten"], ["'ten'"], id="n-train-not-int"),
+    pytest.param(["--problems", "group_word", "--problem-option", "group_word.group=a6"],
+                 ["'a6'", "z2", "a5", "s5"], id="unknown-group"),
+    pytest.param(["--problems", "adding", "--problem-option", "group_word.group=a5"],
+                 ["group_word", "--problems"], id="option-for-a-problem-not-built"),
+    pytest.param(["--problems", "mqar", "--problem-option", "mqar.pairs"], ["mqar.pairs", "PROBLEM.KEY=VALUE"],
+                 id="option-without-value"),
 ]
 
 
@@ -93,6 +99,24 @@ def test_validate_cli_rejects_empty_directory(tmp_path, capsys, no_prefect):
         flows.validate.main([str(tmp_path)])
     assert info.value.code not in (0, None)
     assert str(tmp_path) in capsys.readouterr().err
+
+
+@pytest.mark.timeout(60)
+def test_datasets_cli_builds_a_problem_at_its_given_settings(tmp_path, capsys, monkeypatch):
+    """--problem-option reaches the files: group_word's a5 files under group=a5/, every target a product in A5 (60
+    elements), and the files are the ones a sweep at that setting reads."""
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    out = tmp_path / "data"
+    assert flows.datasets.main(["--problems", "group_word", "--seq-lens", "8", "--n-train", "16", "--n-test", "8",
+                                "--problem-option", "group_word.group=a5", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for split in SPLITS:
+        spec = DatasetSpec("group_word", 8, split, 0, 16 if split == "train" else 8, options={"group": "a5"})
+        path = spec.path(str(out))
+        assert "group=a5" in path and f"wrote  {path}" in printed
+        data = dataset_store.load(path, expected=spec)
+        assert data.meta["problem_options"] == "group=a5"
+    assert not list(out.rglob("group=z2*")) and not list(out.rglob("group=s3*"))
 
 
 # ---- end to end with the session's Prefect API -----------------------------------------------------------

@@ -30,10 +30,11 @@ HORIZONS = {"lstm": 100, "gru": 50, "rnn_tanh": 0, "mingru": 50, "lru": 100, "in
 
 # ---- synthetic frames with the columns of the metrics contract --------------------------------------------------
 def sweep_frames(archs=("rnn_tanh", "gru", "lstm"), lengths=None, seeds=3, lrs=(3e-3,), failures=True,
-                 eval_lens=None, steps=200, points=8) -> tuple[pl.DataFrame, pl.DataFrame]:
+                 eval_lens=None, steps=200, points=8, held_out=()) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(metrics, curves) of a made-up sweep: one row per run with every column of the metrics contract, and
     validation curves. `lengths`: problem -> training lengths. `eval_lens`: add an eval_len column (one row per
-    run and evaluation length). Deterministic."""
+    run and evaluation length). `held_out`: names of held-out test splits, one more row per run for each (its metric
+    halfway to the baseline, not solved). Deterministic."""
     lengths = lengths or {"adding": [10, 50], "sequential_xor": [10]}
     rng = random.Random(0)
     rows, curve_rows = [], []
@@ -73,7 +74,7 @@ def sweep_frames(archs=("rnn_tanh", "gru", "lstm"), lengths=None, seeds=3, lrs=(
                         seconds = params / 300 * t / 10 * rng.uniform(0.9, 1.1)
                         base_row = {
                             "run_id": run_id, "problem": problem_name, "arch": arch, "seq_len": t, "eval_len": t,
-                            "min_len": 0,
+                            "test_split": "test", "min_len": 0,
                             "seed": seed, "hidden_size": 16, "num_layers": 1, "bidirectional": False, "dropout": 0.0,
                             "bias": True, "proj_size": 0, "forget_bias": None, "recurrent_init": "default",
                             "steps": steps, "steps_done": done, "lr": lr, "batch_size": 32, "clip_norm": 1.0,
@@ -101,6 +102,10 @@ def sweep_frames(archs=("rnn_tanh", "gru", "lstm"), lengths=None, seeds=3, lrs=(
                                 if metric is not None and eval_len != t:
                                     row["test_metric"] = metric + (baseline - metric) * min(1, eval_len / t / 4)
                             rows.append(row)
+                        for split in held_out:
+                            shifted = None if metric is None else (metric + baseline) / 2
+                            rows.append({**base_row, "test_split": split, "test_metric": shifted,
+                                         "solved": False, "outcome": outcome if metric is None else "beats_baseline"})
                         if metric is not None:
                             for i in range(1, points + 1):
                                 step = steps * i // points
@@ -238,6 +243,27 @@ def test_figures_only_where_the_data_supports_them(full):
     assert not any(n.startswith("generalisation_") for n in build(lengths={"adding": [10]}, eval_lens=[10]).images)
     general = build(lengths={"adding": [10]}, eval_lens=[10, 20, 40])
     assert "generalisation_adding.png" in general.images
+
+
+def _all_blocks(built: report.Report) -> list:
+    return [b for s in built.sections for part in (s, *s.subsections) for b in part.blocks]
+
+
+def test_held_out_splits_get_their_own_table_and_never_enter_the_verdicts(full):
+    """Rows on held-out test sets (flip_flop's sparse and dense) are shown beside the own test set per arch and T;
+    the verdicts and counts read the own test set only (the same report as without them)."""
+    kwargs = {"lengths": {"flip_flop": [16]}, "failures": False}
+    plain, shifted = build(**kwargs), build(held_out=("sparse", "dense"), **kwargs)
+    tables = [b for b in _all_blocks(shifted) if isinstance(b, report.Table) and "sparse" in b.header]
+    assert len(tables) == 1
+    table = tables[0]
+    assert table.header == ["T", "architecture", "test (own)", "dense", "sparse"]
+    assert sorted(r[1] for r in table.rows) == ["gru", "lstm", "rnn_tanh"]
+    assert "p_i=0.98" in table.caption and "p_i=0.1" in table.caption
+    lstm = next(r for r in table.rows if r[1] == "lstm")
+    assert lstm[2].endswith("(3/3 solved)") and lstm[3].endswith("(0/3 solved)")
+    assert not [b for b in _all_blocks(plain) if isinstance(b, report.Table) and "sparse" in b.header]
+    assert plain.sections[0] == shifted.sections[0]  # the answer: verdicts from the own test set alone
 
 
 def test_every_image_is_a_png_that_the_page_embeds(full):

@@ -430,10 +430,11 @@ def test_a_problem_option_travels_through_a_sweep(prefect_api, tmp_path):
     argv = ["--archs", "gru", "--problems", "group_word,flip_flop", "--seeds", "1", "--steps", "60", "--seq-lens",
             "8", "--eval-lens", "2x", "--problem-option", "group_word.group=a5", "--out", str(out)]
     assert compare.main(argv) == 0
-    metrics = pl.read_parquet(out / "metrics.parquet").sort("problem", "eval_len")
-    assert metrics.select("problem", "eval_len", "opt_group_word_group", "opt_flip_flop_p_i").rows() == [
-        ("flip_flop", 8, None, 0.8), ("flip_flop", 16, None, 0.8), ("group_word", 8, "a5", None),
-        ("group_word", 16, "a5", None)]
+    metrics = pl.read_parquet(out / "metrics.parquet").sort("problem", "eval_len", "test_split")
+    assert metrics.select("problem", "eval_len", "test_split", "opt_group_word_group", "opt_flip_flop_p_i").rows() \
+        == [("flip_flop", 8, "dense", None, 0.8), ("flip_flop", 8, "sparse", None, 0.8),
+            ("flip_flop", 8, "test", None, 0.8), ("flip_flop", 16, "test", None, 0.8),
+            ("group_word", 8, "test", "a5", None), ("group_word", 16, "test", "a5", None)]
     assert metrics.filter(pl.col("problem") == "group_word")["baseline"].to_list() == [1 / 60, 1 / 60]
     assert (out / "data" / "group_word" / "group=a5" / "T16").is_dir()
     assert (out / "data" / "flip_flop" / "p_i=0.8" / "T8").is_dir()

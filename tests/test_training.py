@@ -119,6 +119,31 @@ def test_length_generalisation_scores_the_chosen_model_on_each_lengths_test_set(
         assert 0 <= other["test_metric"] <= 1 and other["baseline"] == 0.5
 
 
+def test_held_out_test_sets_are_scored_after_training_with_the_problems_own_metric(tmp_path):
+    """flip_flop: the chosen model on its own test set, then on the sparse (p_i=0.98) and dense (p_i=0.1) test sets
+    of the same length: one row each, marked by test_split, read only after training like every test set."""
+    grid = ProblemGrid(problem="flip_flop", seq_lens=[16], hidden_size=16, steps=40)
+    spec, result, loads = run(tmp_path, grids=[grid], early_stop=False)
+    assert loads == ["val", "train", "test", "test", "test"]
+    row, others = result.row, result.eval_rows
+    assert row["test_split"] == "test"
+    assert [(r["test_split"], r["eval_len"]) for r in others] == [("sparse", 16), ("dense", 16)]
+    for other in others:
+        assert other["run_id"] == row["run_id"] and other["baseline"] == 0.5 and 0 <= other["test_metric"] <= 1
+    # each split's own sequences: the dense mix reads far more often, so its metric is not the own split's copy
+    assert len({row["test_metric"], *(r["test_metric"] for r in others)}) == 3
+    import polars as pl
+
+    from schemas.metrics import Metrics, metrics_frame, validated
+
+    frame = validated(metrics_frame([row, *others]), Metrics, "mem")
+    assert frame.height == 3
+    from rnnbench.verdicts import in_distribution
+
+    assert in_distribution(frame)["test_split"].to_list() == ["test"]
+    assert frame.filter(pl.col("test_split") == "dense")["test_metric"].item() == others[1]["test_metric"]
+
+
 def test_eval_lens_are_refused_where_the_answer_has_one_length():
     with pytest.raises(ValueError, match="defined at one length only; problems whose answer is defined at any "
                                          "length: adding, "):

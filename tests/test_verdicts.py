@@ -50,7 +50,7 @@ def runs(problem: dict, values: list, arch: str = "lstm", se: float = 0.005, sol
         outcome = run_outcome(status, is_solved, metric, problem["baseline"], problem["higher_is_better"], se)
         out.append({
             "run_id": f"{problem['problem']}-{arch}-{lr}-{seed}", "arch": arch, "seed": seed, "min_len": 0,
-            "eval_len": problem["seq_len"],
+            "eval_len": problem["seq_len"], "test_split": "test",
             "hidden_size": 64, "num_layers": 1, "bidirectional": False, "dropout": 0.0, "bias": True,
             "proj_size": 0, "forget_bias": None, "recurrent_init": "default", "steps": 1000, "lr": lr,
             "batch_size": 64, "clip_norm": 1.0, "n_train": 64000, "n_val": 512, "n_test": 1000, "early_stop": True,
