@@ -93,7 +93,7 @@ def load_outputs(out: str) -> dict:
 
 @task(name="write-metrics")
 def write_metrics(rows: list[dict], curve_rows: list[dict], out: str) -> dict:
-    metrics = metrics_frame(rows).sort("problem", "seq_len", "arch", "lr", "seed", "eval_len")
+    metrics = metrics_frame(rows).sort("problem", "seq_len", "arch", "lr", "seed", "eval_len", "test_split")
     curves = curves_frame(curve_rows).sort("run_id", "step")
     metrics = validated(metrics, Metrics, "metrics rows (before write)")
     summary, comparisons = derived(metrics)  # derived from checked rows only
