@@ -110,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
         "stage runs every cell at each on seeds of its own (numbered after --seeds) and picks one per (problem, T, "
         "arch) on validation; the reported seeds then run at that rate only")
     add("--match", help="iso-size race: params=N or state=N chooses each arch's hidden size so its parameter "
-        "count (or state size) is closest to N (refused when an arch cannot come within 10%%)")
+        "count (or state size) is closest to N (refused when an arch cannot come within 10%%); several targets, "
+        "state=64,256,1024, run every arch at each (the report then draws the metric against state size)")
     add("--eval-lens", type=cli.names, help="length generalisation: comma-separated lengths at which each "
         "trained model is also scored, each on its own stored test set; absolute (200,500) or multiples of the "
         "training T (2x,4x,10x); problems whose answer is defined at any length only")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from itertools import product
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
@@ -12,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serial
 from rnnbench.archs import ARCHS, get_arch
 from rnnbench.archs.options import RunShape, check_arch_options, resolve
 from rnnbench.datasets import DatasetSpec
-from rnnbench.matching import matched_hidden_sizes, parse_match
+from rnnbench.matching import matched_hidden_sizes, parse_match_targets
 from rnnbench.problems import PROBLEMS, DefaultGrid, Problem, check_eval_lens, check_min_len, get_problem
 from rnnbench.problems.options import check_problem_options, given_for
 from rnnbench.sizing import auto_n_train
@@ -334,7 +335,7 @@ class CompareConfig(BaseModel):
     @classmethod
     def _match_form(cls, match):
         if match is not None:
-            parse_match(match)
+            parse_match_targets(match)
         return match
 
     def eval_lengths(self, seq_len: int) -> list[int]:
@@ -376,10 +377,12 @@ class CompareConfig(BaseModel):
         specs = []
         for grid in self.grids:
             settings = given_for(grid.problem, self.problem_options)
-            hidden = {arch: grid.hidden_size for arch in self.archs}
-            if self.match:
-                hidden = matched_hidden_sizes(self.match, grid.problem, self.archs, self.model, settings)
-            for seq_len in grid.seq_lens:
+            sizes = [{arch: grid.hidden_size for arch in self.archs}]
+            if self.match:  # one hidden size per arch for each target
+                kind, targets = parse_match_targets(self.match)
+                sizes = [matched_hidden_sizes(f"{kind}={target}", grid.problem, self.archs, self.model, settings)
+                         for target in targets]
+            for hidden, seq_len in product(sizes, grid.seq_lens):
                 for arch in self.archs:
                     for lr, seed, role in stage:
                         spec = RunSpec(

@@ -11,10 +11,24 @@ MATCH_KINDS = ("params", "state")
 
 def parse_match(text: str) -> tuple[str, int]:
     """'params=20000' or 'state=128' -> (kind, target); raises ValueError naming the value."""
-    kind, _, value = text.partition("=")
-    if kind not in MATCH_KINDS or not value.isdigit() or int(value) < 1:
-        raise ValueError(f"match {text!r}: expected params=N or state=N with N a positive integer")
-    return kind, int(value)
+    kind, targets = parse_match_targets(text)
+    if len(targets) > 1:
+        raise ValueError(f"match {text!r}: one target here, e.g. {kind}={targets[0]}")
+    return kind, targets[0]
+
+
+def parse_match_targets(text: str) -> tuple[str, list[int]]:
+    """'state=64,256,1024' -> ('state', [64, 256, 1024]): a sweep runs every arch at each target, so a metric can
+    be read against size (Zoology's recall against state size); raises ValueError naming the value."""
+    kind, _, values = text.partition("=")
+    parts = values.split(",")
+    if kind not in MATCH_KINDS or not all(p.isdigit() and int(p) >= 1 for p in parts):
+        raise ValueError(f"match {text!r}: expected params=N or state=N with N a positive integer (or several, "
+                         "comma-separated: state=64,256)")
+    targets = [int(p) for p in parts]
+    if len(set(targets)) != len(targets):
+        raise ValueError(f"match {text!r}: a target is given twice")
+    return kind, targets
 
 
 def model_size(kind: str, arch: str, problem_name: str, hidden_size: int, model, problem_options=None) -> int:

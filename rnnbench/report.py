@@ -542,6 +542,7 @@ def _problem_section(data: Data, problem: str) -> Section:
                                   f"length (the vertical line), with {references}.",
                                   figs.render(fig)))
     blocks += _held_out_blocks(data, problem)
+    blocks += _state_blocks(data, problem)
     if len(lengths) >= 2:
         fig = figs.cost_horizon(problem, _horizon_costs(data, problem), lengths)
         caption = (f"{problem}: each architecture's memory horizon (longest T solved with every shorter T) against "
@@ -664,10 +665,32 @@ def _generalisation_panels(data: Data, problem: str) -> list[dict]:
     return panels
 
 
+def _state_blocks(data: Data, problem: str) -> list[Block]:
+    """Where the sweep ran an architecture at several state sizes (e.g. `--match state=64,256,1024`): its metric
+    against state size, every cell drawn (not only the chosen ones): what a given state holds (Zoology's axis for
+    mqar: recall falls as the pairs outgrow the state)."""
+    cells = [r for r in data.cells if r["problem"] == problem and r["state_size"] is not None]
+    sizes: dict[tuple[str, int], set[int]] = {}
+    for r in cells:
+        sizes.setdefault((r["arch"], r["seq_len"]), set()).add(r["state_size"])
+    if not any(len(s) > 1 for s in sizes.values()):
+        return []
+    order = {a: i for i, a in enumerate(data.archs)}
+    cells.sort(key=lambda r: (order.get(r["arch"], len(order)), r["seq_len"], r["state_size"]))
+    lengths = sorted({r["seq_len"] for r in cells})
+    fig = figs.metric_vs_state(problem, cells, {t: data.thresholds[(problem, t)] for t in lengths})
+    return [FigureBlock(f"state_{problem}.png", f"{problem}: metric against state size",
+                        f"{problem}: median test metric against state size, one point per hidden size an architecture "
+                        f"ran at, with order-statistic intervals over seeds ({intervals_caption(cells)}); the "
+                        "dashed line is the memoryless baseline, the dotted one the solved rule. State size, not "
+                        "parameter count, is the axis on which associative recall is predicted to fail (Arora et "
+                        "al. 2023, Zoology).", figs.render(fig))]
+
+
 def _held_out_blocks(data: Data, problem: str) -> list[Block]:
     """Where runs were also scored on the problem's held-out test sets (flip_flop's sparse and dense mixes, at the
     training length): each split's median and solved count beside the run's own test set, per arch and T."""
-    runs = _chosen_runs(data, problem).filter((pl.col("eval_len") == pl.col("seq_len")))
+    runs = _chosen_runs(data, problem).filter(pl.col("eval_len") == pl.col("seq_len"))
     if "test_split" not in runs.columns or not runs.filter(pl.col("test_split") != "test").height:
         return []
     splits = ["test", *sorted(set(runs["test_split"].to_list()) - {"test"})]

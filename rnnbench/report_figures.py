@@ -508,6 +508,42 @@ def cost_horizon(problem: str, points: list[dict], lengths: Sequence[int]) -> Fi
 FRONTIER_STYLE = {"color": "#888888", "linewidth": 1.2}
 
 
+STATE_LABEL = "state size (numbers carried between steps, log scale)"
+
+
+def metric_vs_state(problem: str, rows: list[dict], thresholds: dict[int, float | None]) -> Figure:
+    """Zoology's axis: median test metric against state size, one line per architecture (each point a hidden size
+    the sweep ran it at), one panel per T. Rows: summary rows with "arch", "seq_len", "state_size", "median",
+    "ci_low", "ci_high", "baseline", "metric_name"."""
+    lengths = sorted({r["seq_len"] for r in rows})
+    fig, axes = _grid(len(lengths), sharey=True)
+    archs = list(dict.fromkeys(r["arch"] for r in rows))
+    for ax, t in zip(axes, lengths, strict=True):
+        _style_axes(ax)
+        part = [r for r in rows if r["seq_len"] == t]
+        for arch in archs:
+            style = arch_style(arch)
+            pts = sorted((r for r in part if r["arch"] == arch and r["median"] is not None and r["state_size"]),
+                         key=lambda r: r["state_size"])
+            if not pts:
+                continue
+            err = [[r["median"] - (r["ci_low"] if r["ci_low"] is not None else r["median"]) for r in pts],
+                   [(r["ci_high"] if r["ci_high"] is not None else r["median"]) - r["median"] for r in pts]]
+            ax.errorbar([r["state_size"] for r in pts], [r["median"] for r in pts], yerr=err, color=style.color,
+                        marker=style.marker, linestyle=style.linestyle, capsize=3, linewidth=1.4, markersize=5)
+        ax.axhline(part[0]["baseline"], **BASELINE_STYLE)
+        if thresholds.get(t) is not None:
+            ax.axhline(thresholds[t], **THRESHOLD_STYLE)
+        _plain_log_axis(ax, [r["state_size"] for r in part if r["state_size"]], "{:,.0f}")
+        ax.set_title(f"T={t}", fontsize=FONT)
+        ax.set_xlabel(STATE_LABEL, fontsize=FONT)
+        if ax.get_subplotspec().is_first_col():
+            ax.set_ylabel(metric_label(rows[0]["metric_name"]) + "\nmedian, interval over seeds", fontsize=FONT)
+    fig.suptitle(f"{problem}: what each state size holds", fontsize=FONT + 1)
+    _legend(fig, archs, _references(thresholds.values()))
+    return fig
+
+
 def _frontier_line(ax, points: list[tuple[float, float]], higher_is_better: bool) -> None:
     frontier = _frontier(points, higher_is_better)
     if len(frontier) > 1:
@@ -546,4 +582,4 @@ def _median(values: Sequence[float]) -> float:
 
 __all__ = ["VERDICT_STYLES", "ArchStyle", "OverviewCell", "Rendered", "arch_style", "cost", "cost_horizon",
            "learning_curves", "length_generalisation", "lr_sensitivity", "median_curve", "metric_vs_length",
-           "overview", "render"]
+           "metric_vs_state", "overview", "render"]

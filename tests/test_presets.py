@@ -52,6 +52,15 @@ def test_iso_state_race():
     assert {r.arch: r.hidden_size for r in c.runs()} == {"gru": 128, "lstm": 64}  # LSTM carries h and c
 
 
+def test_several_state_targets_run_every_arch_at_each():
+    """state=64,256: each arch at its closest hidden size for each target (Zoology's axis): two cells per arch, the
+    same as the two single-target sweeps together."""
+    args = ["--preset", "seed", "--problems", "mqar", "--seq-lens", "64", "--archs", "gru,lstm", "--seeds", "1"]
+    both = {(r.arch, r.hidden_size) for r in config(*args, "--match", "state=64,256").runs()}
+    assert both == {(r.arch, r.hidden_size) for t in (64, 256) for r in config(*args, "--match", f"state={t}").runs()}
+    assert both == {("gru", 64), ("gru", 256), ("lstm", 32), ("lstm", 128)}
+
+
 def test_match_counts_the_arch_options_a_run_builds_with():
     """lru.state_size=N changes LRU's parameter count (4NH + 3N per block instead of 4H^2 + 3H): the race
     counts the model each run builds, and refuses a state race that the option has fixed."""
@@ -76,7 +85,7 @@ def test_unreachable_match_is_refused_with_the_nearest_sizes(capsys):
     assert "--match params=5" in err and "lstm (nearest 22)" in err and "within 10% of 5" in err
 
 
-@pytest.mark.parametrize("bad", ["size=3", "params=-2", "params=abc"])
+@pytest.mark.parametrize("bad", ["size=3", "params=-2", "params=abc", "state=64,64", "state=64,", "state=64,x"])
 def test_bad_match_is_refused(bad, capsys):
     with pytest.raises(SystemExit):
         compare_args.preflight(["--match", bad, "--out", "/tmp/unused"])

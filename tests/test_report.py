@@ -266,6 +266,20 @@ def test_held_out_splits_get_their_own_table_and_never_enter_the_verdicts(full):
     assert plain.sections[0] == shifted.sections[0]  # the answer: verdicts from the own test set alone
 
 
+def test_a_sweep_over_state_sizes_draws_the_metric_against_state_size():
+    """Every arch at two hidden sizes (a --match state=a,b sweep): one figure of the metric against state size, with
+    both sizes of each arch drawn although the overview shows one cell per arch; one size only: no such figure."""
+    metrics, curves = sweep_frames(lengths={"mqar": [64]}, failures=False)
+    wider = pl.lit(64, metrics.schema["hidden_size"]).alias("hidden_size")
+    bigger = metrics.with_columns(pl.col("run_id") + "-h64", wider, pl.col("state_size") * 4)
+    more_curves = pl.concat([curves, curves.with_columns(pl.col("run_id") + "-h64")])
+    two = report.build(pl.concat([metrics, bigger]), more_curves, CONFIG, ENVIRONMENT)
+    assert "state_mqar.png" in two.images
+    block = next(b for b in _all_blocks(two) if isinstance(b, report.FigureBlock) and b.name == "state_mqar.png")
+    assert "state size" in block.caption and "Zoology" in block.caption
+    assert "state_mqar.png" not in report.build(metrics, curves, CONFIG, ENVIRONMENT).images
+
+
 def test_every_image_is_a_png_that_the_page_embeds(full):
     page = full.html()
     sources = re.findall(r'<img src="([^"]+)"', page)
