@@ -534,7 +534,11 @@ def metric_vs_state(problem: str, rows: list[dict], thresholds: dict[int, float 
         ax.axhline(part[0]["baseline"], **BASELINE_STYLE)
         if thresholds.get(t) is not None:
             ax.axhline(thresholds[t], **THRESHOLD_STYLE)
-        _plain_log_axis(ax, [r["state_size"] for r in part if r["state_size"]], "{:,.0f}")
+        sizes = sorted({r["state_size"] for r in part if r["state_size"]})
+        _plain_log_axis(ax, sizes, "{:,.0f}")
+        if len(sizes) <= 6:  # the sizes run (often powers of two) read better than 1-2-5 steps between them
+            ax.xaxis.set_major_locator(FixedLocator(sizes))
+            ax.set_xticklabels([f"{v:,}" for v in sizes])
         ax.set_title(f"T={t}", fontsize=FONT)
         ax.set_xlabel(STATE_LABEL, fontsize=FONT)
         if ax.get_subplotspec().is_first_col():
