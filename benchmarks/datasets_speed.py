@@ -9,7 +9,8 @@ problems get fewer, wider rows):
   to_table   rnnbench.datasets.to_table (sha256 content hash + zero-copy Arrow table)
   validate   schemas.dataset.validate_table (in memory: structure, ranges, problem semantics)
   write      rnnbench.datasets.write_table (atomic Parquet write to a temporary directory)
-  load       tasks.dataset_store.load (read back + full validation, incl. the hash)
+  load       tasks.dataset_store.load (read back + full validation, incl. the hash; the arrays as stored)
+  expand     Dataset.x and .y: the whole split as float32 (evaluation does this; training expands one batch)
 
 and compares generate + to_table + validate + write (everything `build` does) with the goal of 30 s per
 2e8 values; a run on fewer values is judged on its time scaled linearly to 2e8 (the stages are linear in
@@ -81,13 +82,15 @@ def bench_problem(name: str, seq_len: int, values: float, tmp: str) -> dict:
     del table, x, y  # free the arrays before reading the file back
     gc.collect()
     loaded = stage("load", dataset_store.load, path, expected=spec)
-    assert loaded.x.shape == (n, problem.input_steps(seq_len), problem.input_size)
-    del loaded
+    expanded = stage("expand", lambda data: (data.x, data.y), loaded)
+    assert expanded[0].shape == (n, problem.input_steps(seq_len), problem.input_size)
+    del loaded, expanded
     os.remove(path)
     gc.collect()
 
     build = sum(times[k] for k in ("generate", "to_table", "validate", "write"))
     return {"problem": name, "T": seq_len, "rows": n, "values": actual, "build": build, "load": times["load"],
+            "expand": times["expand"],
             "size": size, "projected": build * GOAL_VALUES / actual}
 
 
@@ -122,13 +125,13 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"\n{'problem':<27} {'T':>4} {'rows':>10} {'values':>8} {'build s':>8} {'M val/s':>8} "
-          f"{'s per 2e8':>9} {'load s':>7} {'MB':>6}  verdict (goal {args.goal:g} s per 2e8)")
+          f"{'s per 2e8':>9} {'load s':>7} {'expand':>7} {'MB':>6}  verdict (goal {args.goal:g} s per 2e8)")
     failed = 0
     for r in rows:
         verdict = "PASS" if r["projected"] <= args.goal else "FAIL"
         failed += verdict == "FAIL"
         print(f"{r['problem']:<27} {r['T']:>4} {r['rows']:>10,} {r['values']:>8.3g} {r['build']:>8.2f} "
-              f"{r['values'] / r['build'] / 1e6:>8.1f} {r['projected']:>9.2f} {r['load']:>7.2f} "
+              f"{r['values'] / r['build'] / 1e6:>8.1f} {r['projected']:>9.2f} {r['load']:>7.2f} {r['expand']:>7.2f} "
               f"{r['size'] / 1e6:>6.0f}  {verdict}")
     print(f"generate+write+validate: {len(rows) - failed} of {len(rows)} problems within {args.goal:g} s per 2e8 "
           "values on one core")

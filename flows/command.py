@@ -24,6 +24,7 @@ COMMANDS: dict[str, Command] = {
     "validate": Command("flows.validate", "validate existing dataset files (or every .parquet below a directory)"),
     "inspect": Command("flows.inspect", "show one arch's parameters, their closed-form count and its I/O shapes"),
     "report": Command("flows.report", "rebuild summary, comparisons and the report of an output from its metrics"),
+    "history": Command("flows.history", "verdicts, their changes and time per job across the runs under a root"),
 }
 
 

@@ -27,17 +27,21 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.states import Failed  # noqa: E402
 from prefect_ray.context import remote_options  # noqa: E402
 
-from flows import cli, compare_args, liveness, ray_start, runtime  # noqa: E402
+from flows import cli, compare_args, liveness, ray_start, runtime, shared_storage  # noqa: E402
 from flows.api_server import RuntimeStartError  # noqa: E402
 from flows.progress import StageProgress, wait_each  # noqa: E402
 from flows.task_runner import RnnbenchRayTaskRunner  # noqa: E402
 from rnnbench import scheduling, sweep  # noqa: E402
-from rnnbench.config import CompareConfig, from_preset  # noqa: E402
+from rnnbench.config import CompareConfig, datasets_of, defined_at, from_preset  # noqa: E402
+from rnnbench.horizon import next_round, solved_so_far  # noqa: E402
 from rnnbench.rows import failed_row  # noqa: E402
+from rnnbench.sizing import run_memory_bytes  # noqa: E402
 from rnnbench.tuning import choose_rates  # noqa: E402
 from schemas.errors import ValidationError as SchemaValidationError  # noqa: E402
+from schemas.metrics import metrics_frame  # noqa: E402
+from tasks.artifacts import artifact_key  # noqa: E402
 from tasks.datasets import build_datasets  # noqa: E402
-from tasks.report import write_metrics, write_report  # noqa: E402
+from tasks.report import write_horizons, write_metrics, write_report  # noqa: E402
 from tasks.stored import load_checked, load_checked_all  # noqa: E402
 from tasks.train import JobsFailed, train_jobs  # noqa: E402
 
@@ -46,7 +50,20 @@ RAY_MAX_RETRIES = 3
 DEFAULT_GPU_SHARE = 0.25
 
 
-@flow(name="compare", task_runner=RnnbenchRayTaskRunner(init_kwargs={"include_dashboard": False}))
+def run_name() -> str:
+    """The flow run's name in Prefect's UI: preset and (scheduled) date, e.g. 'quick-2026-12-04-0300'."""
+    from prefect.runtime import flow_run
+
+    parameters = flow_run.parameters or {}
+    config = parameters.get("config")
+    preset = parameters.get("preset") or (config.get("preset") if isinstance(config, dict)
+                                          else getattr(config, "preset", None)) or "quick"
+    when = (flow_run.scheduled_start_time or datetime.now(UTC)).astimezone(UTC)
+    return f"{preset}-{when:%Y-%m-%d-%H%M}"
+
+
+@flow(name="compare", flow_run_name=run_name,
+      task_runner=RnnbenchRayTaskRunner(init_kwargs={"include_dashboard": False}))
 def compare(config: CompareConfig | None = None, regenerate: bool = False, preset: str | None = None,
             overrides: dict | None = None) -> dict:
     """Build every dataset, train every (arch, problem, seq_len, seed) job on Ray, write metrics and report.
@@ -65,9 +82,12 @@ def compare(config: CompareConfig | None = None, regenerate: bool = False, prese
         config = from_preset(preset or "quick", **(overrides or {}))
     elif preset is not None or overrides:
         raise ValueError("give either a config or a preset with overrides, not both")
-    config = with_date(config)
+    config = shared_storage.absolute(with_date(config))
     watch = liveness.RayWatch()
     try:
+        # storage every node reads, checked on the Ray the task runner started or joined, before any work
+        if note := shared_storage.check_shared(config, shared_storage.alive_nodes(), not ray_start.is_private_ray()):
+            logger.warning("%s", note)
         with sweep.exclusive(config.out):
             return _sweep(config, regenerate, logger, watch)
     except (sweep.SweepBusy, RuntimeStartError) as exc:
@@ -148,6 +168,7 @@ def _sweep(config: CompareConfig, regenerate: bool, logger, watch: liveness.RayW
                     "those rates", len(rates), len(reported))
         run_stage(reported)
         specs = specs + reported
+    specs = specs + _search_rounds(config, regenerate, specs, rows, run_stage, logger, watch)
 
     # nothing more is asked of Ray, and no Ray future is left (they lived in _build_datasets and _train): Ray stops
     # while the outputs are written, once its workers' last logs are sent (ray_start.RaySession.release)
@@ -157,6 +178,7 @@ def _sweep(config: CompareConfig, regenerate: bool, logger, watch: liveness.RayW
         at_other_lengths.extend(stored.eval_rows)
     ordered = [rows[spec.run_id] for spec in specs]
     paths = write_metrics(ordered + at_other_lengths, curves, out)
+    paths["horizons"] = write_horizons(paths["metrics"], out, config.searches())
     written = write_report(paths["metrics"], paths["curves"], out, config.model_dump(mode="json"),
                            time.perf_counter() - start)
     statuses = {s: sum(1 for r in ordered if r["status"] == s) for s in ("ok", "diverged", "failed")}
@@ -169,6 +191,36 @@ def _sweep(config: CompareConfig, regenerate: bool, logger, watch: liveness.RayW
     return result
 
 
+def _search_rounds(config: CompareConfig, regenerate: bool, first: list, rows: dict[str, dict], run_stage, logger,
+                   watch: liveness.RayWatch) -> list:
+    """The later rounds of the horizon searches (--horizon; the first round, `first`, ran with the grids): each
+    round's lengths come from the cell verdicts of every result so far (rnnbench.horizon.next_round), and run like
+    any stage, so a rerun finds each round's finished jobs stored, reaches the same verdicts and so asks for the
+    same lengths. Returns the jobs of those rounds."""
+    searches = config.searches()
+    ran: list = []
+    round_number = 1
+    while searches:
+        # each job's row (a failed one's too), with the other lengths it was scored at read back from its stored
+        # result: a verdict that reads the longest length (parity) is the same whether the job ran now or before
+        stored = load_checked_all(config.out, first + ran, logger)
+        scored = [row for result in stored.values() for row in result.eval_rows]
+        solved = solved_so_far(metrics_frame(list(rows.values()) + scored))
+        lengths = next_round(searches, solved, lambda problem, length: defined_at(config, problem, length))
+        if not lengths:
+            break
+        round_number += 1
+        stage = config.round_runs(lengths)
+        logger.info("horizon search, round %d: %d (problem, arch) at their next length (%s), %d jobs", round_number,
+                    len(lengths), ", ".join(f"{p}/{a} T={ts[0]}" for (p, a), ts in lengths.items()), len(stage))
+        _build_datasets(config, regenerate, logger, watch, datasets_of(stage))
+        run_stage(stage)
+        ran.extend(stage)
+    if searches:
+        logger.info("horizon search done after %d round(s)", round_number)
+    return ran
+
+
 def _alive(watch: liveness.RayWatch):
     def check_ray() -> None:
         """Raise while waiting when Ray has died (a task's own error usually says so first)."""
@@ -179,15 +231,15 @@ def _alive(watch: liveness.RayWatch):
     return check_ray
 
 
-def _build_datasets(config: CompareConfig, regenerate: bool, logger, watch: liveness.RayWatch) -> None:
-    """Every dataset file of the sweep, built (or found valid) on Ray; a dataset that cannot be built valid stops
-    the sweep before any training."""
-    import ray
-
-    cpus = ray.cluster_resources().get("CPU", 1)
-    dataset_specs = config.datasets()
+def _build_datasets(config: CompareConfig, regenerate: bool, logger, watch: liveness.RayWatch,
+                    dataset_specs: list | None = None) -> None:
+    """Every dataset file of the sweep (or `dataset_specs`: a search round's), built (or found valid) on Ray; a
+    dataset that cannot be built valid stops the sweep before any training."""
+    dataset_specs = config.datasets() if dataset_specs is None else dataset_specs
+    # tasks sized by the work (scheduling.DATASET_CHUNK_VALUES), not by the CPUs the cluster has now: an
+    # autoscaling cluster whose CPU-0 head has not scaled up yet sees every task's demand
     built = [build_datasets.submit(chunk, config.dataset_root, regenerate, len(chunk))
-             for chunk in scheduling.chunk_datasets(dataset_specs, max(1, int(cpus // config.cpus_per_job)))]
+             for chunk in scheduling.chunk_datasets(dataset_specs)]
     with StageProgress("datasets", len(dataset_specs), logger) as shown:
         wait_each(built, lambda future: shown.advance(n=len(future.result())), shown, alive=_alive(watch))
 
@@ -198,16 +250,18 @@ def _train(config: CompareConfig, todo: list, rows: dict[str, dict], resources: 
     failed every attempt). Raises only when Ray or the API dies under it."""
     specs_total = len(rows) + len(todo)
     root, out = config.dataset_root, config.out
-    chunks = scheduling.chunk_jobs(todo, slots)
+    chunks = scheduling.chunk_jobs(todo, slots, scheduling.chunk_target_s(resources))
     if len(chunks) < len(todo):
         logger.info("packed %d small jobs into %d tasks (longest first)", len(todo), len(chunks))
     attempts = config.max_retries + 1
-    with remote_options(**resources, max_retries=RAY_MAX_RETRIES):
-        futures = {train_jobs.with_options(retries=config.max_retries, retry_delay_seconds=1,
-                                           timeout_seconds=scheduling.timeout_seconds(chunk))
-                   .submit(chunk, root, out): chunk for chunk in chunks}
+    futures = {}
+    for chunk in chunks:  # each chunk asks for its own jobs' memory (and a GPU task reuses its worker)
+        with remote_options(**scheduling.task_options(resources, chunk), max_retries=RAY_MAX_RETRIES):
+            futures[train_jobs.with_options(retries=config.max_retries, retry_delay_seconds=1,
+                                            timeout_seconds=scheduling.timeout_seconds(chunk))
+                    .submit(chunk, root, out)] = chunk
 
-    artifact = create_progress_artifact(progress=0.0, key="rnnbench-progress", description="jobs finished")
+    artifact = create_progress_artifact(progress=0.0, key=artifact_key("progress"), description="jobs finished")
     last_update = 0.0
     estimates = {spec.run_id: scheduling.estimated_seconds(spec) for spec in todo}
     with StageProgress("jobs", specs_total, logger, done=len(rows), estimates=estimates, slots=slots) as shown:
@@ -263,6 +317,10 @@ def job_resources(config: CompareConfig, logger) -> tuple[dict, int]:
                         "says how much", available["GPU"])
     custom = config.resources_per_job
     shape = {"CPU": config.cpus_per_job, **({"GPU": gpus} if gpus else {}), **custom}
+    # the largest job's memory (each chunk asks for its own: scheduling.task_options): a local Ray with less would
+    # hold its task forever
+    if memory := max((run_memory_bytes(s) for s in config.every_stage()), default=0):
+        shape["memory"] = memory
     missing = {name: amount for name, amount in shape.items() if available.get(name, 0) < amount}
     if missing and private:
         raise RuntimeStartError(

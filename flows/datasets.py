@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--n-test", type=int, default=1_000, help="rows in each test file")
     parser.add_argument("--n-val", type=int, help="rows in each validation file (default: as --n-test)")
     parser.add_argument("--seed", type=int, default=0, help="data seed (train and test streams are disjoint)")
-    parser.add_argument("--out", default="data", help="dataset root: a directory or a pyarrow/fsspec URI")
+    parser.add_argument("--out", default="data", help="dataset root: a directory or a pyarrow filesystem URI")
     parser.add_argument("--regenerate", action="store_true", help="rebuild files even if a valid one exists")
     parser.add_argument("--problem-option", action="append", metavar="PROBLEM.KEY=VALUE",
                         help="a problem's own setting, as for flows.compare, e.g. group_word.group=a5 or "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 RAYLET_DIED = "Ray (the raylet of this machine's node)"
@@ -52,7 +51,9 @@ def api_death(exc: BaseException, api_url: str | None = None) -> str | None:
     API no longer answers its health check; None otherwise."""
     import httpx
 
-    url = api_url or os.environ.get("PREFECT_API_URL")
+    from flows.prefect_api import configured
+
+    url = api_url or configured()
     seen, chain = set(), exc
     while chain is not None and id(chain) not in seen:
         seen.add(id(chain))

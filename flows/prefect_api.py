@@ -1,4 +1,5 @@
-"""The Prefect API a command reports to: PREFECT_API_URL's, or one started here and handed on to Ray's workers.
+"""The Prefect API a command reports to: the one Prefect's settings name (PREFECT_API_URL in the environment or the
+active profile), or one started here; either is handed on to Ray's workers.
 
 With no PREFECT_API_URL, every process that runs a flow or a task would start a temporary Prefect server of its
 own (Prefect's ephemeral mode: a server subprocess, seconds each), and Ray's workers would fight over one SQLite
@@ -9,16 +10,57 @@ starts; Ray's workers inherit it, and a missing URL in one of them is an error r
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from flows.api_server import QUIET_ENV, LocalApi, quiet_environment
 from flows.environ import environment
 
 
 def configured() -> str | None:
-    """The Prefect API this process is told to use (PREFECT_API_URL), or None."""
-    return os.environ.get("PREFECT_API_URL") or None
+    """The Prefect API this process is told to use, as Prefect itself reads it (prefect.settings): the
+    PREFECT_API_URL environment variable, else the active profile (`prefect config set PREFECT_API_URL=...`,
+    `prefect cloud login`) or a settings file; None when nothing names one.
+
+    Importing Prefect's settings takes about a second (1.2-1.3 s measured on this 2-core machine, noisy), which the
+    light commands (dataset generation and validation without an API) do not pay: Prefect is asked only when it is
+    imported already or some settings source besides the environment exists (`settings_files`)."""
+    url = os.environ.get("PREFECT_API_URL")
+    if url:
+        return url  # the environment comes before every settings file, in Prefect as here
+    if "prefect.settings" not in sys.modules and not settings_files():
+        return None
+    from prefect.settings import get_current_settings
+
+    return get_current_settings().api.url or None
+
+
+def settings_files() -> list[Path]:
+    """The files from which Prefect could read settings here: the profiles file (PREFECT_PROFILES_PATH, default
+    PREFECT_HOME/profiles.toml, PREFECT_HOME defaulting to ~/.prefect), and prefect.toml, .env or a pyproject.toml
+    with a [tool.prefect] table in the working directory."""
+    home = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
+    candidates = [Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser(),
+                  Path("prefect.toml"), Path(".env")]
+    found = [path for path in candidates if path.is_file()]
+    pyproject = Path("pyproject.toml")
+    if pyproject.is_file() and "[tool.prefect" in pyproject.read_text(errors="replace"):
+        found.append(pyproject)
+    return found
+
+
+def configured_env() -> dict[str, str]:
+    """The API URL and key of Prefect's current settings as environment variables: what a Ray worker on another
+    node, which has neither this environment nor this user's profile, needs to report to the same API."""
+    from prefect.settings import get_current_settings
+
+    api = get_current_settings().api
+    env = {"PREFECT_API_URL": api.url} if api.url else {}
+    if api.key is not None:
+        env["PREFECT_API_KEY"] = api.key.get_secret_value()
+    return env
 
 
 @contextmanager
@@ -28,7 +70,8 @@ def prefect_api() -> Iterator[str]:
     quiet_environment()
     existing = configured()
     if existing:
-        yield existing
+        with environment(configured_env()):  # Ray's workers inherit it, whether it came from a profile or not
+            yield existing
         return
     api = LocalApi().start()
     try:
@@ -74,13 +117,16 @@ def api_settings(url: str, ui: bool = False) -> Iterator[None]:
 
 
 def flush_logs() -> None:
-    """Send this process's queued Prefect logs now: before the API stops, or before a Ray worker is torn down."""
-    from prefect.logging.handlers import APILogWorker
+    """Send this process's queued Prefect logs now: before the API stops, or before a Ray worker is torn down.
+    APILogHandler.flush() is Prefect's public call for it (it blocks until the queue is sent, at most 5 s); it
+    keeps no state of its own, so a fresh handler flushes the one queue every handler feeds."""
+    from prefect.logging.handlers import APILogHandler
 
-    APILogWorker.drain_all(timeout=5)
+    APILogHandler().flush()
 
 
 def worker_env() -> dict[str, str]:
-    """What every Ray worker needs to find the one Prefect API and stay quiet."""
+    """What every Ray worker needs to find the one Prefect API and stay quiet: the API's URL and key as this
+    process's Prefect settings have them (environment or profile)."""
     keys = [*QUIET_ENV, "PREFECT_API_URL", "PREFECT_API_KEY", "PREFECT_SERVER_EPHEMERAL_ENABLED"]
-    return {k: os.environ[k] for k in keys if k in os.environ}
+    return {**{k: os.environ[k] for k in keys if k in os.environ}, **configured_env()}

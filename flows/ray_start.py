@@ -4,7 +4,7 @@ Three ways Ray is reached, all configured here so that they behave alike:
 - `python -m flows.compare` (no --ray-address): `ray_cluster()` starts a private single-machine Ray bound to
   127.0.0.1 before the flow, so the task runner reuses it.
 - `python -m flows.compare --ray-address HOST:PORT|auto|ray://...`: `ray_cluster(address)` joins the cluster;
-  the project's code travels as `py_modules` (or the job's own `working_dir` under `ray job submit`) and the
+  the project's code travels as `py_modules` (beside the job's own `working_dir` under `ray job submit`) and the
   Prefect API URL travels as `env_vars` in the job's runtime_env.
 - a Prefect deployment run (nothing pre-starts Ray): the task runner (flows/task_runner.py) starts or joins Ray
   with the same arguments, the address coming from RAY_ADDRESS ('local' or unset: a private loopback Ray).
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import gc
 import ipaddress
-import json
 import os
 import secrets
 import threading
@@ -38,7 +37,7 @@ from urllib.parse import urlparse
 from flows.api_server import RuntimeStartError, quiet_environment
 from flows.cli import check_ray_address
 from flows.environ import environment
-from flows.prefect_api import worker_env
+from flows.prefect_api import configured, worker_env
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # the project's importable packages: what a remote worker needs besides the cluster's installed dependencies
@@ -46,8 +45,8 @@ PROJECT_PACKAGES = ("rnnbench", "flows", "tasks", "schemas")
 # never shipped to workers (Ray also skips what the package's .gitignore lists)
 UPLOAD_EXCLUDES = ["__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache"]
 LOCAL_OBJECT_STORE_BYTES = 512 * 1024 * 1024
-# set by `ray job submit` in the driver's environment: the job's runtime_env, which ray.init merges with ours
-_RAY_JOB_CONFIG_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
+# ray.init under `ray job submit`: the driver's runtime_env fields win over the job's where both set one
+JOB_RUNTIME_ENV_OVERRIDE = {"RAY_OVERRIDE_JOB_RUNTIME_ENV": "1"}
 # what a Ray worker imports before its first dataset or job: see warm_workers
 WARM_MODULES = ("rnnbench.train", "tasks.train", "tasks.datasets")
 # ray.init options that only make sense for a new local cluster (ray.init refuses them when joining one)
@@ -173,30 +172,16 @@ def release_ray() -> None:
 # ---- ray.init's arguments ----------------------------------------------------------------------------------
 
 
-def _job_runtime_env() -> dict[str, Any]:
-    """The runtime_env `ray job submit` gave this driver ({} outside a Ray job)."""
-    raw = os.environ.get(_RAY_JOB_CONFIG_ENV)
-    if not raw:
-        return {}
-    try:
-        return json.loads(raw).get("runtime_env") or {}
-    except (ValueError, AttributeError):
-        return {}
-
-
 def cluster_runtime_env() -> dict[str, Any]:
-    """runtime_env for joining an existing cluster: the Prefect API URL and the project's code.
+    """runtime_env for joining an existing cluster: the Prefect API URL and key, and the project's code.
 
-    ray.init merges it with the runtime_env of a `ray job submit` job, and refuses a field (or an env var)
-    set on both sides, so what the job already provides is left out: with `--working-dir .` the project is
-    already on every worker's path (py_modules would ship it twice)."""
-    job = _job_runtime_env()
-    job_env = job.get("env_vars") or {}
-    runtime_env: dict[str, Any] = {"env_vars": {k: v for k, v in worker_env().items() if k not in job_env}}
-    if not any(key in job for key in ("working_dir", "py_modules", "excludes")):
-        runtime_env["py_modules"] = [str(PROJECT_ROOT / name) for name in PROJECT_PACKAGES]
-        runtime_env["excludes"] = list(UPLOAD_EXCLUDES)
-    return runtime_env
+    Under `ray job submit`, ray.init merges this with the job's own runtime_env and would refuse a field (or an
+    env var) set on both sides; `init_ray` joins with RAY_OVERRIDE_JOB_RUNTIME_ENV=1, Ray's documented switch
+    for "the driver's fields win" (docs.ray.io, "Environment Dependencies"; ray-project/ray#39208), instead of
+    reading the job's runtime_env from a variable Ray sets for itself. The job's working_dir stays; the env vars
+    are the same values (the job's env vars are this driver's environment too)."""
+    return {"env_vars": worker_env(), "py_modules": [str(PROJECT_ROOT / name) for name in PROJECT_PACKAGES],
+            "excludes": list(UPLOAD_EXCLUDES)}
 
 
 def ray_init_kwargs(address: str | None = None, num_cpus: int | None = None) -> dict[str, Any]:
@@ -314,7 +299,7 @@ def _check_cluster_can_reach_api(address: str) -> None:
 
     node_ips = {n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")}
     local_ips = set() if address.startswith("ray://") else {ray.util.get_node_ip_address()}
-    check_api_reachable(os.environ.get("PREFECT_API_URL"), node_ips, local_ips)
+    check_api_reachable(configured(), node_ips, local_ips)
 
 
 # ---- starting it -------------------------------------------------------------------------------------------
@@ -331,7 +316,8 @@ def init_ray(kwargs: dict[str, Any]) -> RaySession:
     if local:
         check_loopback_mode()
     try:
-        info = ray.init(**kwargs)
+        with environment({} if local else JOB_RUNTIME_ENV_OVERRIDE):
+            info = ray.init(**kwargs)
     except Exception as exc:  # noqa: BLE001
         where = "start a local Ray" if local else f"join the Ray cluster at {address!r}"
         raise RuntimeStartError(f"cannot {where}: {exc}") from exc

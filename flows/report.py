@@ -15,7 +15,15 @@ import pyarrow.fs as pafs
 
 from flows import cli
 from rnnbench import report, storage
-from tasks.report import derived, load_outputs, write_report_files, write_tables
+from tasks.report import (
+    derived,
+    load_outputs,
+    read_horizons,
+    searches_of,
+    write_horizons_file,
+    write_report_files,
+    write_tables,
+)
 
 # No Prefect run and no Ray: this is pure computation on files (seconds), so it needs neither an API server nor
 # workers; the Prefect tasks of a sweep call the same functions.
@@ -24,7 +32,7 @@ from tasks.report import derived, load_outputs, write_report_files, write_tables
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m flows.report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("out", metavar="OUT", help="a sweep's output root (path or pyarrow/fsspec URI), as given "
+    parser.add_argument("out", metavar="OUT", help="a sweep's output root (path or pyarrow filesystem URI), as given "
                         "to flows.compare --out")
     return parser.parse_args(argv)
 
@@ -47,8 +55,12 @@ def read_inputs(out: str) -> dict:
 def rebuild(out: str, inputs: dict) -> dict:
     """Derive summary, comparisons and the report (each checked), then write them; returns the paths written."""
     summary, comparisons = derived(inputs["metrics"])
-    built = report.build(inputs["metrics"], inputs["curves"], inputs["config"], inputs["environment"])
-    return {**write_tables(summary, comparisons, out), **write_report_files(built, out)}
+    tables = write_tables(summary, comparisons, out, inputs["metrics"])
+    # horizons too: from the metrics and the search settings config.json records (a grid's where it has none)
+    tables["horizons"] = write_horizons_file(inputs["metrics"], searches_of(inputs["config"]), out)
+    built = report.build(inputs["metrics"], inputs["curves"], inputs["config"], inputs["environment"],
+                         horizons=read_horizons(out))
+    return {**tables, **write_report_files(built, out)}
 
 
 def main(argv: list[str] | None = None) -> int:

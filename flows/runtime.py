@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 from flows import prefect_api, ray_start
 from flows.api_server import LocalApi, quiet_environment
+from flows.environ import environment
 
 
 @contextmanager
@@ -25,7 +26,8 @@ def embedded(address: str | None = None, api: LocalApi | None = None, keep_api: 
     quiet_environment()
     configured = prefect_api.configured()
     if api is None and configured:
-        with ray_start.ray_cluster(address):
+        # a profile's URL (or key) as environment variables too: local Ray workers inherit them
+        with environment(prefect_api.configured_env()), ray_start.ray_cluster(address):
             yield configured
         return
     api = api or LocalApi().start()

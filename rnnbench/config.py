@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from itertools import product
 from typing import Literal
 
@@ -12,7 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serial
 
 from rnnbench.archs import ARCHS, get_arch
 from rnnbench.archs.options import RunShape, check_arch_options, resolve
+from rnnbench.cards import CARDS, Card
 from rnnbench.datasets import DatasetSpec
+from rnnbench.horizon import HorizonSearch
 from rnnbench.matching import matched_hidden_sizes, parse_match_targets
 from rnnbench.problems import PROBLEMS, DefaultGrid, Problem, check_eval_lens, check_min_len, get_problem
 from rnnbench.problems.options import check_problem_options, given_for
@@ -231,6 +234,36 @@ class ProblemGrid(BaseModel):
     n_val: int | None = Field(None, ge=1, description="this problem's validation rows; None: the config's")
     n_test: int | None = Field(None, ge=1, description="this problem's test rows; None: the config's (a problem "
                                "with a fixed pool of examples, sequential_digits, holds fewer)")
+    # per-grid settings (a reproduction card's own: rnnbench.cards); None: the config's. Each reaches every RunSpec of
+    # the grid, hence its run id
+    archs: list[str] | None = Field(None, min_length=1, description="the archs this grid runs (those of the "
+                                    "config's archs that are listed); None: the config's")
+    lr: float | None = Field(None, gt=0, description="this grid's learning rate, never tuned; None: the config's")
+    batch_size: int | None = Field(None, ge=1, description="None: the config's")
+    clip_norm: float | None = Field(None, gt=0, description="None: the config's")
+    model: ModelOptions | None = Field(None, description="this grid's model options; None: the config's")
+    eval_lens: list[str] | None = Field(None, description="this grid's evaluation lengths; None: the config's")
+    tier: Literal["cpu", "gpu"] = Field("cpu", description="gpu: run only when the config's tier is gpu (--tier gpu)")
+    horizon: HorizonSearch | None = Field(None, description="a horizon search (--horizon): the lengths run are "
+                                          "chosen round by round from the verdicts (rnnbench/horizon.py), from "
+                                          "horizon.start; seq_lens is then not read")
+
+    @model_validator(mode="after")
+    def _search_defined(self):
+        # the search's first length and its cap must be lengths the problem is defined at (bisection keeps to
+        # valid ones); named here, before any work
+        if self.horizon is not None and self.problem in PROBLEMS:
+            for name in ("start", "cap"):
+                length = getattr(self.horizon, name)
+                try:
+                    get_problem(self.problem).check_seq_len(length)
+                except ValueError as exc:
+                    raise ValueError(f"horizon {name}={length} for problem {self.problem!r}: {exc}") from None
+        return self
+
+    def lengths(self) -> list[int]:
+        """The lengths of the first (or only) round: the grid's, or a search's start."""
+        return [self.horizon.start] if self.horizon is not None else list(self.seq_lens)
 
     @classmethod
     def default(cls, problem: str) -> ProblemGrid:
@@ -240,7 +273,8 @@ class ProblemGrid(BaseModel):
             raise ValueError(f"problem {problem!r} declares no default grid: give its class default_grid = "
                              "DefaultGrid(seq_lens=(...), hidden_size=..., steps=...) (rnnbench/problems/base.py)")
         return cls(problem=problem, seq_lens=list(declared.seq_lens), hidden_size=declared.hidden_size,
-                   steps=declared.steps, n_val=declared.n_val, n_test=declared.n_test)
+                   steps=declared.steps, n_val=declared.n_val, n_test=declared.n_test, min_len=declared.min_len,
+                   eval_lens=list(declared.eval_lens) or None)
 
 
 class CompareConfig(BaseModel):
@@ -277,6 +311,8 @@ class CompareConfig(BaseModel):
         "their sources in rnnbench/problems/ (docs/PROBLEMS.md)")
     out: str = "results"
     data_root: str | None = Field(None, description="dataset root; default OUT/data")
+    shared_path: bool = Field(False, description="out and data_root are local paths that every Ray node mounts "
+                              "(NFS, a cluster filesystem): a multi-node cluster refuses a local path without it")
     ray_address: str | None = None
     cpus_per_job: float = Field(1.0, gt=0)
     gpus_per_job: float | None = Field(None, ge=0, description="GPU share per job; None: 0.25 on the private "
@@ -290,6 +326,23 @@ class CompareConfig(BaseModel):
                                         "model at, absolute ('200') or multiples of its training T ('4x')")
     subset: str | None = Field(None, description="'i/n': only every n-th job from the i-th (1-based) of the "
                                "expanded sweep, e.g. to split a preset across machines or try a slice of it")
+    tier: Literal["cpu", "gpu"] = Field("cpu", description="cpu: grids of tier gpu (reproduction cards too costly "
+                                        "for a CPU) are left out; gpu: every grid runs")
+
+    @model_validator(mode="after")
+    def _search_alone(self):
+        # a search picks its next lengths from one reported verdict per (problem, arch, T): no tuning stage, no
+        # slice of the jobs, one hidden size per arch
+        if any(g.horizon is not None for g in self.grids):
+            if self.tunes():
+                raise ValueError(f"lrs={self.learning_rates()}: a horizon search runs one learning rate; give one "
+                                 "(--lr) or no --horizon")
+            if self.subset:
+                raise ValueError(f"subset={self.subset!r}: a horizon search chooses its lengths from every verdict, "
+                                 "so it cannot run a slice; drop --subset or --horizon")
+            if self.match and len(parse_match_targets(self.match)[1]) > 1:
+                raise ValueError(f"match={self.match!r}: a horizon search takes one target; give one")
+        return self
 
     @field_validator("lrs")
     @classmethod
@@ -338,10 +391,15 @@ class CompareConfig(BaseModel):
             parse_match_targets(match)
         return match
 
-    def eval_lengths(self, seq_len: int) -> list[int]:
-        """The absolute evaluation lengths other than `seq_len` itself, ascending."""
-        lengths = {parse_eval_len(text, seq_len) for text in self.eval_lens or []}
+    def eval_lengths(self, seq_len: int, grid: ProblemGrid | None = None) -> list[int]:
+        """The absolute evaluation lengths other than `seq_len` itself, ascending (the grid's where it has its own)."""
+        texts = grid.eval_lens if grid is not None and grid.eval_lens is not None else self.eval_lens
+        lengths = {parse_eval_len(text, seq_len) for text in texts or []}
         return sorted(lengths - {seq_len})
+
+    def active_grids(self) -> list[ProblemGrid]:
+        """The grids this tier runs: a grid of tier gpu only with tier gpu."""
+        return [g for g in self.grids if g.tier == "cpu" or self.tier == "gpu"]
 
     def learning_rates(self) -> list[float]:
         return list(dict.fromkeys(self.lrs)) if self.lrs else [self.lr]
@@ -360,8 +418,12 @@ class CompareConfig(BaseModel):
 
         return self.data_root or join(self.out, "data")
 
-    def all_runs(self, rates: dict[str, float] | float | None = None) -> list[RunSpec]:
+    def all_runs(self, rates: dict[str, float] | float | None = None,
+                 lengths: Mapping[tuple[str, str], Sequence[int]] | None = None) -> list[RunSpec]:
         """Every job of one stage of the sweep, subset or not: arch x problem x seq_len x learning rate x seed.
+
+        `lengths` ({(problem, arch): [T, ...]}): a later round of a horizon search, only those (problem, arch, T)
+        of the grids that search; None: the first round (every grid's lengths, a search's start).
 
         Without a tuning stage (one rate): the reported runs. With one (tunes()): `rates` None gives the tuning
         stage, each rate on the tuning seeds (role "tune"); `rates` ({RunSpec.cell_key(): rate}, what
@@ -375,26 +437,37 @@ class CompareConfig(BaseModel):
             stage = [(None if self.tunes() else self.learning_rates()[0], seed, "report")
                      for seed in range(self.seeds)]
         specs = []
-        for grid in self.grids:
+        for grid in self.active_grids():
             settings = given_for(grid.problem, self.problem_options)
-            sizes = [{arch: grid.hidden_size for arch in self.archs}]
+            archs = [a for a in self.archs if grid.archs is None or a in grid.archs]
+            model = grid.model or self.model
+            batch_size = grid.batch_size or self.batch_size
+            grid_stage = stage
+            if grid.lr is not None:  # a grid with its own rate is not tuned: its reported seeds at that rate
+                grid_stage = [] if self.tunes() and rates is None else [(grid.lr, s, "report")
+                                                                        for s in range(self.seeds)]
+            sizes = [{arch: grid.hidden_size for arch in archs}]
             if self.match:  # one hidden size per arch for each target
                 kind, targets = parse_match_targets(self.match)
-                sizes = [matched_hidden_sizes(f"{kind}={target}", grid.problem, self.archs, self.model, settings)
+                sizes = [matched_hidden_sizes(f"{kind}={target}", grid.problem, archs, model, settings)
                          for target in targets]
-            for hidden, seq_len in product(sizes, grid.seq_lens):
-                for arch in self.archs:
-                    for lr, seed, role in stage:
+            wanted = grid.lengths() if lengths is None else sorted(
+                {t for a in archs for t in lengths.get((grid.problem, a), ())} if grid.horizon else set())
+            for hidden, seq_len in product(sizes, wanted):
+                for arch in archs:
+                    if lengths is not None and seq_len not in lengths.get((grid.problem, arch), ()):
+                        continue  # a round of a search runs each (problem, arch) at its own next length
+                    for lr, seed, role in grid_stage:
                         spec = RunSpec(
                             problem=grid.problem, arch=arch, seq_len=seq_len, seed=seed, min_len=grid.min_len,
                             hidden_size=hidden[arch], steps=grid.steps, lr=1.0 if lr is None else lr, role=role,
-                            batch_size=self.batch_size, clip_norm=self.clip_norm,
+                            batch_size=batch_size, clip_norm=grid.clip_norm or self.clip_norm,
                             eval_every=max(1, grid.steps // self.eval_points),
                             n_test=grid.n_test or self.n_test, n_val=grid.n_val or self.n_val,
-                            early_stop=self.early_stop, model=self.model.for_run(arch, seq_len, hidden[arch]),
-                            eval_lens=self.eval_lengths(seq_len), problem_options=settings,
+                            early_stop=self.early_stop, model=model.for_run(arch, seq_len, hidden[arch]),
+                            eval_lens=self.eval_lengths(seq_len, grid), problem_options=settings,
                             n_train=self.n_train or auto_n_train(grid.problem, seq_len, grid.steps,
-                                                                 self.batch_size, grid.min_len > 0, settings),
+                                                                 batch_size, grid.min_len > 0, settings),
                         )
                         if lr is None:  # the reported stage of a tuned sweep: the cell's chosen rate
                             spec = spec.model_copy(update={"lr": _chosen_rate(rates, spec)})
@@ -411,16 +484,38 @@ class CompareConfig(BaseModel):
             specs = specs[first - 1::every]
         return specs
 
+    def searches(self) -> dict[str, HorizonSearch]:
+        """problem -> its horizon search, for the grids that have one (--horizon, the horizon preset)."""
+        return {g.problem: g.horizon for g in self.active_grids() if g.horizon is not None}
+
+    def round_runs(self, lengths: Mapping[tuple[str, str], Sequence[int]]) -> list[RunSpec]:
+        """A later round of the horizon search: each (problem, arch) at the lengths its last verdicts chose."""
+        return self.all_runs(lengths=lengths)
+
     def every_stage(self) -> list[RunSpec]:
         """The jobs of every stage, the reported runs of a tuned sweep at a stand-in rate (its first): what the
         datasets, the plan's counts and the progress need, none of which depends on the rate."""
         return self.runs() + (self.runs(self.learning_rates()[0]) if self.tunes() else [])
 
     def datasets(self) -> list[DatasetSpec]:
-        # the held-out test sets too (flip_flop's sparse and dense): stored and validated with the rest
-        return sorted({d for run in self.every_stage()
-                       for d in (*run.datasets(), *run.eval_datasets(), *run.held_out_datasets().values())},
-                      key=lambda d: (d.problem, d.seq_len, d.seed, d.split, d.options_text))
+        return datasets_of(self.every_stage())
+
+
+def defined_at(config: CompareConfig, problem: str, seq_len: int) -> bool:
+    """Whether `problem`, with the sweep's settings of it, is defined at length `seq_len` (flip_flop: even T)."""
+    try:
+        get_problem(problem, given_for(problem, config.problem_options)).check_seq_len(seq_len)
+    except ValueError:
+        return False
+    return True
+
+
+def datasets_of(runs: Sequence[RunSpec]) -> list[DatasetSpec]:
+    """Every dataset file these runs read: their splits, other lengths and held-out test sets (flip_flop's
+    sparse and dense), each once (a horizon search's later rounds build theirs when they start)."""
+    return sorted({d for run in runs
+                   for d in (*run.datasets(), *run.eval_datasets(), *run.held_out_datasets().values())},
+                  key=lambda d: (d.problem, d.seq_len, d.seed, d.split, d.options_text))
 
 
 def _chosen_rate(rates: dict[str, float] | float, spec: RunSpec) -> float:
@@ -476,13 +571,41 @@ def _smoke_grids() -> list[ProblemGrid]:
 
 
 def _quick_grids() -> list[ProblemGrid]:
+    # Probes on this machine (2 shared cores, load 2-10; lr 3e-3, 3 seeds at T=50 from an earlier quick run, 1 seed
+    # at the other lengths; 2026-12-04):
+    # - adding (hidden 32, 1,500 updates): T=25 solved by all but rnn_tanh (MSE 0.025) and indrnn (0.13); T=50 by
+    #   gru, lstm, lru, minlstm, and 2 of 3 seeds of mingru and rnn_relu; T=100 only by gru, lstm and minlstm.
+    #   T=100 costs ~117 s of training per seed of the 8 archs, T=50 ~52, T=25 ~41: the grid stops at 50 and adds 12
+    #   (rnn_tanh's and indrnn's side of the answer) to fit 10 minutes.
+    # - temporal_order (hidden 32, 1,000 updates): T=25 solved by all but rnn_relu; T=50 by gru, lru, mingru and
+    #   2 of 3 seeds of indrnn; T=100 by indrnn and lru only (~18, 31 and 113 s per seed of the 8 archs).
+    # - flip_flop T=64 (its recall of the last written bit; hidden 32, 1,000 updates): gru, lstm, rnn_relu and
+    #   rnn_tanh reach 1.0, indrnn, lru, mingru and minlstm stay near 0.8 (1 seed; ~23 s for the 8 archs).
+    # - selective_copy at T=16 (its 16 tokens fill the context: no filler) was solved by none and is dropped;
+    #   with real filler (T >= 64) it is a run of its own (--problems selective_copy --seq-lens 64).
+    # - group_word s3 T=16 (gru, lstm, rnn_relu solve; ~160 s for 3 seeds) does not fit beside the lengths above.
+    # Measured end to end (3 seeds, flip_flop at 1,000 updates): 14.8 min wall with the machine's load average at
+    # 6-14 (other work on the 2 cores), 1,221 s of training in all. Horizons: adding none (indrnn, rnn_tanh) vs
+    # >= 50 (the other six); temporal_order none (rnn_relu), 25 (lstm, minlstm, rnn_tanh), 50 (gru, mingru),
+    # >= 100 (indrnn, lru); flip_flop solved by gru, lstm, rnn_relu (rnn_tanh 0.996-1.0, short of its rule of 1.0),
+    # whose runs stopped by update 300, while the others sat at 0.79-0.89 at 1,000: flip_flop gets 600.
     return [
-        ProblemGrid(problem="adding", seq_lens=[50], hidden_size=32, steps=1500),
-        ProblemGrid(problem="temporal_order", seq_lens=[50], hidden_size=32, steps=1000),
-        ProblemGrid(problem="selective_copy", seq_lens=[16], hidden_size=32, steps=1000),
-        # state tracking: in probes here (3 seeds), gru, lstm and rnn_relu solved s3 at T=16 within 2,000 updates
-        # (and kept it at 4x the length), the diagonal recurrences (mingru, minlstm, lru) and indrnn did not
-        ProblemGrid(problem="group_word", seq_lens=[16], hidden_size=32, steps=2000),
+        ProblemGrid(problem="adding", seq_lens=[12, 25, 50], hidden_size=32, steps=1500),
+        ProblemGrid(problem="temporal_order", seq_lens=[25, 50, 100], hidden_size=32, steps=1000),
+        ProblemGrid(problem="flip_flop", seq_lens=[64], hidden_size=32, steps=600),
+    ]
+
+
+def _horizon_grids() -> list[ProblemGrid]:
+    # quick's problems and budgets, with each length found by the search rather than fixed (see _quick_grids for
+    # what the probes showed at 25, 50 and 100); flip_flop from 16 up to its source's 512
+    return [
+        ProblemGrid(problem="adding", seq_lens=[25], hidden_size=32, steps=1500,
+                    horizon=HorizonSearch(start=25, cap=400, resolution=25)),
+        ProblemGrid(problem="temporal_order", seq_lens=[25], hidden_size=32, steps=1000,
+                    horizon=HorizonSearch(start=25, cap=400, resolution=25)),
+        ProblemGrid(problem="flip_flop", seq_lens=[16], hidden_size=32, steps=1000,
+                    horizon=HorizonSearch(start=16, cap=512, resolution=16)),
     ]
 
 
@@ -515,6 +638,21 @@ def _full_grids() -> list[ProblemGrid]:
     return grids
 
 
+def card_grid(card: Card) -> ProblemGrid:
+    """The grid that runs one reproduction card with its own settings (rnnbench.cards.RunSetting)."""
+    run = card.run
+    return ProblemGrid(problem=card.problem, seq_lens=[run.seq_len], min_len=run.min_len,
+                       hidden_size=run.hidden_size, steps=run.steps, archs=[run.arch], lr=run.lr,
+                       batch_size=run.batch_size, clip_norm=run.clip_norm,
+                       model=ModelOptions(num_layers=run.num_layers, forget_bias=run.forget_bias),
+                       eval_lens=[str(length) for length in run.eval_lens], tier=card.tier)
+
+
+def _card_archs() -> list[str]:
+    wanted = {card.run.arch for card in CARDS}
+    return [a for a in ARCHS if a in wanted]
+
+
 # Each preset is built when it is asked for, from the registries as they are then (plugins included): `full` and
 # `quick` run every registered arch, `full` every registered problem; `seed`, `smoke` and quick's problems are
 # chosen grids.
@@ -523,16 +661,23 @@ PRESETS = {
     "seed": lambda: {"grids": _seed_grids(), "archs": ["rnn_tanh", "gru", "lstm"], "seeds": 3},
     "smoke": lambda: {"grids": _smoke_grids(), "archs": ["rnn_tanh", "gru", "lstm"], "seeds": 1,
                       "batch_size": 32, "lr": 3e-3, "n_test": 256, "eval_points": 5},
-    # the default: every arch on four problems and lengths where, in probes on this machine, some archs solve
-    # within the budget and others stay at chance (adding: gated cells; temporal order: GRU and IndRNN; selective
-    # copy: LRU; group_word s3: GRU, LSTM and rnn_relu, not the diagonal recurrences); ~10 minutes on 2 CPU cores
-    # for the eight built-in archs
+    # the default: every arch at three lengths of adding and of temporal_order, where in probes on this machine
+    # the archs' horizons part (_quick_grids says what each showed), and on flip_flop's recall, which the classic
+    # cells solve and the diagonal recurrences do not; ~10 minutes on 2 CPU cores for the eight built-in archs
     "quick": lambda: {"grids": _quick_grids(), "archs": list(ARCHS), "seeds": 3, "lr": 3e-3, "n_test": 500,
                       "n_val": 256, "eval_points": 20},
+    # the memory horizon of every arch on quick's problems, searched round by round (rnnbench/horizon.py): T doubles
+    # from the start while the cell is solved, then is bisected to the resolution; sized for more than 2 cores
+    "horizon": lambda: {"grids": _horizon_grids(), "archs": list(ARCHS), "seeds": 3, "lr": 3e-3, "n_test": 500,
+                        "n_val": 256, "eval_points": 20},
     # the literature's grid: every arch x problem x T in {50..1000} x 3 learning rates x 3 seeds; sized for a GPU
     # or a cluster (the plan says how long it would take here; --subset runs a slice)
-    "full": lambda: {"grids": _full_grids(), "archs": list(ARCHS), "seeds": 3, "lrs": [3e-4, 1e-3, 3e-3],
-                     "eval_points": 40},
+    "full": lambda: {"grids": _full_grids() + [card_grid(c) for c in CARDS], "archs": list(ARCHS), "seeds": 3,
+                     "lrs": [3e-4, 1e-3, 3e-3], "eval_points": 40},
+    # every reproduction card (rnnbench.cards) with its own settings, 3 seeds each: the cpu tier by default, every
+    # card with --tier gpu; full holds the same grids after its own
+    "reproduce": lambda: {"grids": [card_grid(c) for c in CARDS], "archs": _card_archs(), "seeds": 3,
+                          "n_test": 500, "n_val": 256, "eval_points": 20},
 }
 
 

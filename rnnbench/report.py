@@ -21,10 +21,11 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from rnnbench import report_figures as figs
-from rnnbench import verdicts
+from rnnbench import sizing, theory, verdicts
 from rnnbench.archs import ARCHS
+from rnnbench.horizon import HorizonSearch, horizons_from_metrics
 from rnnbench.problems import PROBLEMS, get_problem
-from rnnbench.reproduction import reproduction_table
+from rnnbench.reproduction import reproduction_frame
 
 TITLE = "rnnbench: which recurrent architecture remembers what, at which length, at what cost"
 CELL = ["problem", "seq_len", "arch"]
@@ -418,7 +419,56 @@ def _answer(data: Data) -> Section:
                     figs.render(fig)),
         Paragraph(glance, lead="At a glance:"),
         table,
+        *_theory_table(data),
     ])
+
+
+def _with_horizons(answer: Section, data: Data, rows: list[dict]) -> Section:
+    """The answer led by "at which length": each arch's horizon bracket per problem (horizons.parquet) as the
+    first figure, against what each arch costs, and the brackets as a table after the overview. Problems run at
+    one length only have no bracket worth a figure and are left to the overview."""
+    problems = [p for p in data.problems if any(r["problem"] == p and len(r["lengths_tried"]) > 1 for r in rows)]
+    if not problems:
+        return answer
+    rows = [r for r in rows if r["problem"] in problems]
+    fig = figs.horizons(rows, problems)
+    by_key = {(r["arch"], r["problem"]): r for r in rows}
+    how = "; ".join(_search_text(next(r for r in rows if r["problem"] == p)) for p in problems)
+    table = Table(["architecture", *problems],
+                  [[a, *(_bracket_text(by_key.get((a, p))) for p in problems)] for a in data.archs],
+                  caption="Memory horizon bracket [low, high): low is the longest T solved with every shorter T "
+                          "solved, high the first unsolved T above it (the horizon lies between); '> cap' where "
+                          f"every length up to the cap is solved. Lengths: {how}.")
+    caption = ("Each architecture's memory horizon on each problem (rows) against its parameter count, its state "
+               "size and the seconds one update takes (columns): the marker is the horizon, the bar reaches the "
+               "first unsolved length. A solved T above an unsolved one is marked x and not counted (docs/"
+               "PROBLEMS.md, Horizon and learning curves).")
+    figure = FigureBlock("horizons.png", "Memory horizon per architecture and problem, against parameters, state "
+                         "size and seconds per update", caption, figs.render(fig))
+    return Section(answer.title, [figure, *answer.blocks, table], answer.subsections)
+
+
+def _search_text(row: dict) -> str:
+    if row["search"] == "search":
+        return (f"{row['problem']} searched from T={row['start']}, doubling up to T={row['cap']}, bisected to "
+                f"{row['resolution']}")
+    return f"{row['problem']} at T = {', '.join(map(str, row['lengths_tried']))}"
+
+
+def _bracket_text(row: dict | None) -> str:
+    if row is None:
+        return "not run"
+    low, high = row["horizon_low"], row["horizon_high"]
+    if low is None:
+        text = f"none (T={high} unsolved)"
+    elif high is None:
+        text = f"T={low} (> cap)" if row["beyond_cap"] else f"T={low}"
+    else:
+        text = f"[{low}, {high})"
+    if row["non_monotone"]:
+        above = [t for t in row["solved_lengths"] if high is not None and t > high]
+        text += f"; also solved T={', '.join(map(str, above))}, not counted"
+    return text
 
 
 def _horizon_text(data: Data, arch: str, problem: str) -> str:
@@ -446,24 +496,101 @@ def _findings(data: Data, sentences: list[str]) -> Section:
 
 
 def _reproduction(data: Data, preset: str | None = None) -> Section | None:
-    """The published reference points, with what this sweep found: shown when it ran any of them, and always for
-    the `full` preset, whose grid holds them all (a subset of it may have run none: then it says so)."""
-    rows = reproduction_table(data.summary)
-    none_ran = all(r["result"] == "not run" for r in rows)
-    if none_ran and preset != "full":
+    """Every reproduction card (rnnbench.cards) with what this sweep found: shown when it ran any card, and always
+    for the presets that hold them all (reproduce, full: a subset or a tier of them may have run none)."""
+    rows = reproduction_frame(data.metrics).to_dicts()
+    if all(r["result"] == "not run" for r in rows) and preset not in ("full", "reproduce"):
         return None
-    lead = ([Paragraph("This run is a subset of the full preset and holds none of the published reference "
-                       "points: every one reads 'not run'. The whole preset (or the subsets that hold them) runs "
-                       "them.")] if none_ran else [])
-    return Section("Reproduction of published results", [*lead, Table(
-        ["claim", "problem", "T", "arch", "source", "this run found", "result"],
-        [[r["claim"], r["problem"], str(r["seq_len"]), r["arch"], r["source"], r["found"], r["result"]]
-         for r in rows],
-        caption=f"Each published reference point of {RULES_DOC} against this sweep's chosen cell: a claim that a "
-                "cell is solved (within N updates: the median updates-to-solve within 1.5 N) agrees when the "
-                "verdict is solved; a claim that it stays at baseline agrees only with at baseline, worse than "
-                "baseline or diverged (a cell that beats the baseline learned something).",
-        columns=["", "name", "num", "name", "", "", "verdict"])])
+    counts = {v: sum(r["result"] == v for r in rows) for v in ("agrees", "disagrees", "not run")}
+    gpu = sum(r["result"] == "not run" and r["tier"] == "gpu" for r in rows)
+    lead = Paragraph(
+        f"{len(rows)} cards: agrees {counts['agrees']}, disagrees {counts['disagrees']}, not run "
+        f"{counts['not run']}" + (f" ({gpu} of them in the gpu tier, which runs with --tier gpu)" if gpu else "")
+        + ". Each card is one published point, run with the source's own "
+        "setting as far as rnnbench can match it; 'differences' lists where it cannot. The source's n is how many "
+        "runs the published number rests on: a single curve is one run, which three seeds here can contradict by "
+        "chance alone. A card that disagrees stays in the table with what was tried: it is a finding.",
+        lead="Reproduction cards:")
+    rules = Paragraph(
+        "A 'solved within N updates' claim agrees when the cell is solved (at least 2/3 of its seeds) and its "
+        "median updates to solve is at most the card's tolerance times N; 'solved' when the cell is solved; 'stays "
+        "at baseline' only when the cell is at baseline, worse than baseline or diverged (a cell that beats the "
+        "baseline learned something); 'beats the baseline' when it beats it, is split or is solved; 'accuracy at "
+        "least x at length L' when the median over seeds of the test accuracy at L is at least x minus the "
+        "tolerance ('at most x': at most x plus it). Pre-registered in "
+        f"{RULES_DOC}, section Agreement rules.", lead="Agreement rules:")
+    return Section("Reproduction of published results", [lead, rules, Table(
+        ["card", "claim", "source", "source's n", "setting differences", "verified", "this run found", "result"],
+        [[r["card_id"], r["claim"], f"{r['source']}; {r['where']}; {r['url']}", r["source_n"], r["differences"],
+          r["verified"], r["found"], r["result"]] for r in rows],
+        caption=f"Each reproduction card of {RULES_DOC} against the runs of this sweep with the card's settings "
+                "(arch, T, hidden size, rate, batch, clipping, layers, forget bias, budget).",
+        columns=["id", "", "", "", "", "", "", "verdict"])])
+
+
+def _cell_key(data: Data) -> list[str]:
+    return [k for k in verdicts.cell_columns(data.summary) if k in data.metrics.columns]
+
+
+def _beyond_training(data: Data) -> dict[tuple, tuple[int, int, int]]:
+    """Per cell (its key values): (the longest evaluation length beyond its training length, seeds solved there,
+    seeds scored there); cells scored at no longer length are absent."""
+    keys = _cell_key(data)
+    runs = data.metrics.filter((pl.col("eval_len") > pl.col("seq_len")) & (pl.col("status") == "ok"))
+    if "test_split" in runs.columns:
+        runs = runs.filter(pl.col("test_split") == "test")
+    if not runs.height:
+        return {}
+    longest = runs.group_by(keys).agg(pl.col("eval_len").max().alias("longest"))
+    runs = runs.join(longest, on=keys, nulls_equal=True).filter(pl.col("eval_len") == pl.col("longest"))
+    counts = runs.group_by([*keys, "eval_len"]).agg(pl.col("solved").fill_null(False).sum().alias("k"),
+                                                    pl.len().alias("n"))
+    return {tuple(r[k] for k in keys): (r["eval_len"], int(r["k"]), int(r["n"])) for r in counts.iter_rows(named=True)}
+
+
+def _theory(data: Data, row: dict, beyond: dict) -> tuple[str, str] | None:
+    """(kind, words) of theory's prediction for one cell, read against what its runs did; None: no prediction."""
+    prefix = f"{verdicts.OPTION_PREFIX}{row['problem']}_"
+    options = {k.removeprefix(prefix): v for k, v in row.items() if k.startswith(prefix) and v is not None}
+    prediction = theory.predict(row["problem"], row["arch"], options)
+    if prediction is None:
+        return None
+    if not prediction.beyond_training_length:
+        return theory.reading(prediction, row["verdict"] == "solved")
+    at = beyond.get(tuple(row[k] for k in _cell_key(data)))
+    if at is None:
+        return theory.reading(prediction, None)
+    length, k, n = at
+    kind, words = theory.reading(prediction, k >= verdicts.SOLVED_SHARE * n - 1e-9)
+    return kind, f"{words} (at length {length}: {k} of {n} seeds solved)"
+
+
+def _theory_table(data: Data) -> list[Block]:
+    """The overview's theory column: each chosen cell a prediction covers, its verdict and theory's reading."""
+    beyond = _beyond_training(data)
+    rows = [(r, _theory(data, r, beyond)) for r in data.chosen()]
+    rows = [(r, t) for r, t in rows if t is not None]
+    if not rows:
+        return []
+    counts = {kind: sum(t[0] == kind for _, t in rows)
+              for kind in (theory.AGREES, theory.NOT_LEARNED, theory.FLAGGED, theory.UNTESTED)}
+    flagged = counts[theory.FLAGGED]
+    text = (f"{len(rows)} cells carry a prediction: {counts[theory.AGREES]} as predicted, "
+            f"{counts[theory.NOT_LEARNED]} not learned at this budget (theory says they can be), "
+            f"{counts[theory.UNTESTED]} not tested beyond the training length, {flagged} solved where theory says "
+            "cannot" + (": a bug or a leak until shown otherwise, look closer." if flagged else "."))
+    table = Table(["problem", "T", "architecture", "verdict at T", "theory's prediction, read against the runs"],
+                  [[r["problem"], str(r["seq_len"]), r["arch"], Badge(r["verdict_text"], r["verdict"]),
+                    ("⚠ " if t[0] == theory.FLAGGED else "") + t[1]] for r, t in rows],
+                  caption=f"Theory's predictions ({RULES_DOC}, section Theory's predictions, with sources) beside "
+                          "the verdicts: a length-generalisation prediction is read at the longest evaluation length "
+                          "beyond T (solved there when at least 2/3 of the seeds met the solved rule).",
+                  columns=["", "num", "name", "verdict", ""])
+    return [Paragraph(text, lead="Theory beside the verdicts:"), table]
+
+
+# beside T in a problem's table: a cell whose runs read more than sizing.MAX_EPOCHS epochs
+DATA_LIMITED = "◔"
 
 
 def _problem_section(data: Data, problem: str) -> Section:
@@ -488,17 +615,25 @@ def _problem_section(data: Data, problem: str) -> Section:
     settings += [k for k in verdicts.cell_columns(data.summary) if k.startswith(verdicts.OPTION_PREFIX)
                  and any(len({r[k] for r in rows if r["arch"] == a}) > 1 for a in {r["arch"] for r in rows})]
     with_base = len(bases) > 1  # else the paragraph above gives it
+    beyond = _beyond_training(data)
+    readings = [_theory(data, r, beyond) for r in rows]
+    with_theory = any(t is not None for t in readings)  # a column only where theory predicts a cell
     header = ["T", "arch (✓ shown)" if several else "arch", *(k.removeprefix(verdicts.OPTION_PREFIX) for k in settings),
               "seeds (ok)", f"{first['metric_name']} median [interval] (coverage)"] + (
-        ["baseline"] if with_base else []) + ["score", "verdict", "solved at update", "params", "train s"]
+        ["baseline"] if with_base else []) + ["score", "verdict"] + (["theory"] if with_theory else []) + [
+        "solved at update", "params", "train s"]
     columns = ["num", "name"] + ["num"] * len(settings) + ["num", "num"] + (
-        ["num"] if with_base else []) + ["num", "verdict", "num", "num", "num"]
+        ["num"] if with_base else []) + ["num", "verdict"] + ([""] if with_theory else []) + ["num", "num", "num"]
     table_rows = []
-    for r in rows:
+    for r, reading in zip(rows, readings, strict=True):
+        theory_cell = ["none registered for this arch" if reading is None
+                       else ("⚠ " if reading[0] == theory.FLAGGED else "") + reading[1]]
         table_rows.append([
-            str(r["seq_len"]), r["arch"] + (" ✓" if several and r["chosen"] else ""), *(fmt(r[k]) for k in settings),
+            str(r["seq_len"]) + (f" {DATA_LIMITED}" if sizing.data_limited(r.get("max_epochs")) else ""),
+            r["arch"] + (" ✓" if several and r["chosen"] else ""), *(fmt(r[k]) for k in settings),
             f"{r['n_seeds']} ({r['n_ok']})", median_interval(r), *([fmt_metric(r["baseline"], r)] if with_base else []),
             "–" if r["score"] is None else f"{r['score']:.2f}", Badge(r["verdict_text"], r["verdict"]),
+            *(theory_cell if with_theory else []),
             fmt(_int(r["median_steps_to_solve"])), fmt(_int(r["params"])), fmt(r["median_train_seconds"]),
         ])
     caption = ("Per cell: median over seeds of the test metric, with the order-statistic interval for the median "
@@ -507,6 +642,10 @@ def _problem_section(data: Data, problem: str) -> Section:
                "validation met the solved rule; train s: median seconds of training per run.")
     if several:
         caption += " ✓: the setting the figures and the overview show (the best median validation metric)."
+    if any(sizing.data_limited(r.get("max_epochs")) for r in rows):
+        caption += (f" {DATA_LIMITED} data-limited: its runs read their training set more than {sizing.MAX_EPOCHS} "
+                    "times (updates x batch size / stored sequences), so a failure there may be too little distinct "
+                    "data rather than too little memory.")
     blocks.append(Table(header, table_rows, caption=caption, columns=columns))
 
     references = "the no-memory baseline" + (
@@ -761,15 +900,21 @@ def _configuration(config: dict, environment: dict) -> Section:
         Code(text, "config and environment (JSON)")])
 
 
-def build(metrics: pl.DataFrame, curves: pl.DataFrame, config: dict, environment: dict) -> Report:
-    """The report of validated metrics (one row per run) and curves (validation metric per update)."""
+def build(metrics: pl.DataFrame, curves: pl.DataFrame, config: dict, environment: dict,
+          horizons: pl.DataFrame | None = None) -> Report:
+    """The report of validated metrics (one row per run) and curves (validation metric per update); `horizons`:
+    the run's horizons.parquet (None: derived here from the metrics, the grid's lengths)."""
     data = prepare(metrics, curves)
+    searches = {g["problem"]: HorizonSearch(**g["horizon"]) for g in config.get("grids", [])
+                if isinstance(g, dict) and g.get("horizon")}
+    horizon_rows = horizons.to_dicts() if horizons is not None else horizons_from_metrics(metrics, searches)
     sentences = list(verdicts.findings(data.summary, data.comparisons))
     details = Section("Details per problem", [Paragraph(
         "Per problem: every cell with its interval and verdict, then only the figures the data supports (metric "
         "against T where there are two or more lengths, learning-rate sensitivity where rates were swept).")],
         [_problem_section(data, p) for p in data.problems])
-    sections = [_answer(data), _findings(data, sentences), _reproduction(data, config.get("preset")), details,
+    sections = [_with_horizons(_answer(data), data, horizon_rows), _findings(data, sentences),
+                _reproduction(data, config.get("preset")), details,
                 _architectures(data),
                 _failures(data), _configuration(config, environment)]
     sections = [s for s in sections if s is not None]

@@ -587,3 +587,71 @@ def _median(values: Sequence[float]) -> float:
 __all__ = ["VERDICT_STYLES", "ArchStyle", "OverviewCell", "Rendered", "arch_style", "cost", "cost_horizon",
            "learning_curves", "length_generalisation", "lr_sensitivity", "median_curve", "metric_vs_length",
            "metric_vs_state", "overview", "render"]
+
+
+# ---- the horizons: each arch's bracket per problem against what it costs -------------------------------------
+HORIZON_COSTS = (("params", PARAMS_LABEL, "{:,.0f}"), ("state_size", STATE_LABEL, "{:,.0f}"),
+                 ("seconds_per_update", "seconds per update (median over runs, log scale)", "{:.3g}"))
+
+
+def horizons(rows: list[dict], problems: Sequence[str]) -> Figure:
+    """One row of panels per problem, one panel per cost (parameters, state size, seconds per update): each arch's
+    memory horizon as a marker at horizon_low with a bar up to horizon_high (the bracket: the horizon lies in
+    [low, high)); a hollow marker at "none" where the shortest length is unsolved; an arrow above the cap where
+    every length up to it is solved; a cross where a solved length lies above an unsolved one. Rows are
+    horizons.parquet's (rnnbench.horizon.horizon_rows)."""
+    fig = _new(9.6, 2.5 * len(problems) + 1.0)
+    grid = fig.subplots(len(problems), len(HORIZON_COSTS), squeeze=False, sharey="row")
+    for problem, axes in zip(problems, grid, strict=True):
+        mine = [r for r in rows if r["problem"] == problem]
+        tried = sorted({t for r in mine for t in r["lengths_tried"]})
+        none_at = tried[0] / 2 if tried else 1  # where "none solved" sits, below the shortest length
+        top = max(r["cap"] for r in mine) * 1.6 if mine else 2
+        for ax, (key, label, pattern) in zip(axes, HORIZON_COSTS, strict=True):
+            _style_axes(ax)
+            pts = [r for r in mine if r.get(key) is not None and r[key] > 0]
+            xs = _spread([r[key] for r in pts])  # archs of one size (state 32) side by side, not on top
+            for r, x in zip(pts, xs, strict=True):
+                style = arch_style(r["arch"])
+                low = r["horizon_low"] if r["horizon_low"] is not None else none_at
+                high = r["horizon_high"] if r["horizon_high"] is not None else top
+                ax.plot([x] * 2, [low, high], color=style.color, linewidth=2.2, alpha=0.45, zorder=1,
+                        solid_capstyle="butt")
+                ax.plot([x], [low], marker=style.marker, markersize=7, linestyle="", color=style.color,
+                        markerfacecolor=style.color if r["horizon_low"] is not None else "white",
+                        markeredgewidth=1.4, zorder=3)
+                if r["beyond_cap"]:
+                    ax.annotate("", (x, top), xytext=(x, r["cap"]),
+                                arrowprops={"arrowstyle": "->", "color": style.color, "linewidth": 1.2})
+                if r["non_monotone"]:
+                    ax.plot([x], [low], marker="o", markersize=14, markerfacecolor="none", color="#CC0000",
+                            markeredgewidth=1.4, zorder=4)
+            _plain_log_axis(ax, [r[key] for r in pts], pattern)
+            ax.set_yscale("log", base=2)
+            ticks = [none_at, *tried]
+            ax.yaxis.set_major_locator(FixedLocator(ticks))
+            ax.yaxis.set_minor_locator(NullLocator())
+            ax.set_yticklabels(["none", *(str(t) for t in tried)])
+            ax.set_ylim(none_at / 1.25, top)
+            ax.set_xlabel(label, fontsize=FONT - 1)
+        axes[0].set_ylabel(f"{problem}\nhorizon T", fontsize=FONT)
+    fig.suptitle("Memory horizon per architecture: marker = longest T solved with every shorter T, bar = up to the "
+                 "first unsolved T\n(hollow: none solved; arrow: solved up to the cap; red ring: a longer T solved "
+                 "above an unsolved one, not counted)", fontsize=FONT + 1)
+    _legend(fig, list(dict.fromkeys(r["arch"] for r in sorted(rows, key=lambda r: r["arch"]))))
+    return fig
+
+
+def _spread(values: Sequence[float]) -> list[float]:
+    """Log-scale x values with equal ones moved apart by a few percent each, in order, so that no marker hides
+    another (several archs share one state size)."""
+    seen: dict[float, int] = {}
+    for v in values:
+        seen[v] = seen.get(v, 0) + 1
+    placed: dict[float, int] = {}
+    out = []
+    for v in values:
+        k, n = placed.get(v, 0), seen[v]
+        placed[v] = k + 1
+        out.append(v * 1.06 ** (k - (n - 1) / 2))
+    return out

@@ -22,8 +22,9 @@ class RunResult:
 
 
 def failed_row(spec: RunSpec, error: str) -> dict:
-    """The row of a job that raised: recorded (and reported), never stored, so a later sweep retries it."""
-    row = base_row(spec)
+    """The row of a job that raised: recorded (and reported), never stored, so a later sweep retries it. Built in
+    the driver, so no Ray node is asked for (the job's own node is unknown there)."""
+    row = base_row(spec, on_worker=False)
     row.update(status="failed", error=error[:2000])
     return row
 
@@ -39,15 +40,24 @@ def ray_node_id() -> str | None:
     try:
         import ray
 
-        if ray.is_initialized() and ray.get_runtime_context().worker.mode == ray.WORKER_MODE:
+        if in_ray_task():
             return ray.get_runtime_context().get_node_id()
     except Exception:  # noqa: BLE001 - no Ray, no node id
         pass
     return None
 
 
-def base_row(spec: RunSpec) -> dict:
-    """The columns every metrics row has, whatever became of the job."""
+def in_ray_task() -> bool:
+    """Whether this code runs inside a Ray task (a worker process), not in a driver. Ray's public get_task_id() is
+    None outside a task; it logs a warning when called in a driver, so only code that runs in tasks asks."""
+    import ray
+
+    return ray.is_initialized() and ray.get_runtime_context().get_task_id() is not None
+
+
+def base_row(spec: RunSpec, on_worker: bool = True) -> dict:
+    """The columns every metrics row has, whatever became of the job. `on_worker`: built where the job ran (its
+    Ray node is recorded), not in the driver."""
     problem = spec.problem_def()
     m = spec.model
     # the arch's own options as the run resolves and builds them (defaults and derived values included); one
@@ -79,6 +89,6 @@ def base_row(spec: RunSpec) -> dict:
         "within_tolerance": None, "final_train_loss": None, "steps_done": 0, "status": "failed", "error": None,
         "train_seconds": None, "steps_per_second": None, "device": None, "kernel": None,
         "node": socket.gethostname(),
-        "ray_node_id": ray_node_id(),
+        "ray_node_id": ray_node_id() if on_worker else None,
         "torch_version": _torch_version(), "python_version": platform.python_version(),
     }

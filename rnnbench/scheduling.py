@@ -6,6 +6,7 @@ import math
 
 from rnnbench.config import RunSpec
 from rnnbench.datasets import DatasetSpec
+from rnnbench.sizing import run_memory_bytes
 
 # One training step (forward, backward, Adam) per time step of a batch: the LSTM's per-step overhead plus its
 # four gate products (forward and backward on one core), times each arch's cost relative to that LSTM at equal
@@ -22,6 +23,10 @@ RELATIVE_COST = {"lstm": 1.0, "gru": 0.8, "rnn_tanh": 0.4, "rnn_relu": 0.4, "ind
 PER_STEP_COST = {"lru": 2.2}  # where reading every step's output costs an arch more than RELATIVE_COST says
 # each evaluation scores the validation split: forward passes only, about a third of a training step each
 EVAL_FRACTION = 1 / 3
+# values (rows x length) generated, written and validated per dataset task: ~2 s of work at the ~4 M values/s one
+# core does here (tasks/dataset_store.build on the quick preset's largest file, 4.8 M values in 0.9-1.4 s,
+# 2026-12-04, noisy 2-core machine), against a task's own cost of a fraction of a second
+DATASET_CHUNK_VALUES = 8_000_000
 # a sweep's own start and end: Prefect API, Ray, datasets, metrics and report (measured: ~25-30 s on 2 cores)
 STARTUP_S = 30.0
 # what a job costs beyond its training and validation steps: loading its data, building the model, scoring the
@@ -31,6 +36,9 @@ STARTUP_S = 30.0
 JOB_OVERHEAD_S = 1.0
 # a Prefect task on Ray costs ~0.25 s of orchestration: pack jobs so each task carries at least this much work
 CHUNK_TARGET_S = 2.0
+# a GPU chunk's target (estimated CPU-seconds of its jobs): a job on a GPU share runs several times faster than on
+# one core, so the same orchestration cost needs more jobs per task to stay small beside the work
+GPU_CHUNK_TARGET_S = 20.0
 
 
 def estimated_seconds(spec: RunSpec) -> float:
@@ -55,11 +63,15 @@ def timeout_seconds(specs: list[RunSpec]) -> float:
     return max(600.0, 10 * sum(estimated_seconds(s) for s in specs))
 
 
+def cpu_hours(specs) -> float:
+    """CPU-hours of these jobs by the cost model, each job's overhead included."""
+    return sum(estimated_seconds(s) + JOB_OVERHEAD_S for s in specs) / 3600
+
+
 def plan_text(config, cpus: int) -> str:
     """One paragraph printed before any work: how many jobs, how much compute by the cost model, and what that
     means on `cpus` cores here; for a subset, also what the whole sweep would take."""
-    def hours(specs) -> float:
-        return sum(estimated_seconds(s) + JOB_OVERHEAD_S for s in specs) / 3600
+    hours = cpu_hours
 
     def wall(h: float) -> str:
         seconds = h * 3600 / max(1, cpus) + STARTUP_S
@@ -67,7 +79,7 @@ def plan_text(config, cpus: int) -> str:
 
     runs = config.every_stage()
     cells = {(s.problem, s.seq_len) for s in runs}
-    text = (f"plan: {len(runs)} jobs ({len(cells)} problem x length cells, {len(config.archs)} archs, "
+    text = (f"plan: {len(runs)} jobs ({len(cells)} problem x length cells, {len({s.arch for s in runs})} archs, "
             f"{len(config.learning_rates())} learning rate(s), {config.seeds} seeds), about {hours(runs):.2f} "
             f"CPU-hours by the cost model: ~{wall(hours(runs))} on {cpus} cores here, less where runs stop early "
             f"(a GPU share runs a job several times faster than one core)")
@@ -101,15 +113,35 @@ def chunk_jobs(specs: list[RunSpec], workers: int, target_s: float = CHUNK_TARGE
     return [c for c in chunks if c]
 
 
-def chunk_datasets(specs: list[DatasetSpec], workers: int) -> list[list[DatasetSpec]]:
-    """Spread dataset files over at most `workers` tasks, balanced by values to generate."""
-    if not specs:
-        return []
-    n = min(len(specs), max(1, workers))
-    chunks: list[list[DatasetSpec]] = [[] for _ in range(n)]
-    loads = [0] * n
+def chunk_datasets(specs: list[DatasetSpec], budget: int = DATASET_CHUNK_VALUES) -> list[list[DatasetSpec]]:
+    """Dataset files grouped into tasks of at most `budget` values (rows x length) each, largest first; a file
+    over the budget is a task of its own. The number of tasks follows from the work alone, never from the CPUs a
+    cluster shows at the start: an autoscaler sees every task's demand and adds nodes for it."""
+    chunks: list[list[DatasetSpec]] = []
+    loads: list[int] = []
     for spec in sorted(specs, key=lambda s: s.n_rows * s.seq_len, reverse=True):
-        i = loads.index(min(loads))
+        size = spec.n_rows * spec.seq_len
+        i = next((i for i, load in enumerate(loads) if load + size <= budget), None)
+        if i is None:
+            chunks.append([])
+            loads.append(0)
+            i = len(chunks) - 1
         chunks[i].append(spec)
-        loads[i] += spec.n_rows * spec.seq_len
+        loads[i] += size
     return chunks
+
+
+def chunk_target_s(resources: dict) -> float:
+    """The packing target for tasks asking Ray for `resources` (job_resources' options): larger on a GPU."""
+    return GPU_CHUNK_TARGET_S if resources.get("num_gpus") else CHUNK_TARGET_S
+
+
+def task_options(resources: dict, chunk: list[RunSpec]) -> dict:
+    """The Ray options of one chunk's task: the job's `resources` (num_cpus, num_gpus, resources), `memory` (bytes,
+    the largest of its jobs by rnnbench.sizing.run_memory_bytes: they run one after another), and for a GPU task
+    `max_calls=0`: Ray otherwise gives a task with num_gpus > 0 max_calls=1, a fresh worker process (and CUDA
+    context, seconds) per task; the jobs free their GPU memory as they end, so a worker is safe to reuse."""
+    options = {**resources, "memory": max(run_memory_bytes(spec) for spec in chunk)}
+    if resources.get("num_gpus"):
+        options["max_calls"] = 0
+    return options

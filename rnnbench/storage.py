@@ -1,4 +1,4 @@
-"""Storage roots given as a local path or a pyarrow/fsspec URI, and atomic writes (temporary name, then rename)."""
+"""Storage roots given as a local path or a pyarrow filesystem URI, and atomic writes (temporary name, then rename)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ def resolve(location: str | os.PathLike) -> tuple[pafs.FileSystem, str]:
     if "://" in text:
         return pafs.FileSystem.from_uri(text)
     return pafs.LocalFileSystem(), str(Path(text).expanduser().absolute())
+
+
+def is_uri(location: str | os.PathLike) -> bool:
+    """Whether a location is a URI (s3://, gs://, file://, ...) rather than a path on this machine."""
+    return "://" in os.fspath(location)
 
 
 def join(root: str, *parts: str) -> str:
@@ -90,3 +95,16 @@ def read_bytes(location: str) -> bytes:
     fs, path = resolve(location)
     with fs.open_input_stream(path) as src:
         return src.read()
+
+
+def subfolders(location: str) -> list[str]:
+    """Names of the folders directly under a local path or URI, sorted; [] where it does not exist. (An object
+    store has no folders: a prefix with objects under it counts as one.)"""
+    fs, path = resolve(location)
+    if fs.get_file_info(path).type == pafs.FileType.NotFound and not is_uri(location):
+        return []
+    try:
+        infos = fs.get_file_info(pafs.FileSelector(path, recursive=False, allow_not_found=True))
+    except FileNotFoundError:
+        return []
+    return sorted(info.base_name for info in infos if info.type == pafs.FileType.Directory)

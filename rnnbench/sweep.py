@@ -125,14 +125,29 @@ def _prefect_slot(out: str) -> Iterator[None]:
             client.upsert_global_concurrency_limit_by_name(name, limit=1)
         except ObjectAlreadyExists:
             pass  # another sweep created it between our read and our create: it is there, with one slot
-    with ExitStack() as stack:
+    with ExitStack() as after_release, ExitStack() as stack:
         try:
             stack.enter_context(concurrency(name, occupy=1, timeout_seconds=URI_BUSY_WAIT_S,
                                             lease_duration=URI_LEASE_S, strict=True, holder=_holder()))
         except TimeoutError:
             raise _busy(out, f" (Prefect global concurrency limit {name!r}; a sweep killed without releasing it "
                              f"holds it for up to {URI_LEASE_S:.0f} s)") from None
+        # one limit per output in use, not one left behind per output ever swept: removed once this sweep has
+        # released its slot (`stack` unwinds first), however it ended; a sweep waiting for it meanwhile is refused
+        # as busy, as it would have been; a killed holder's limit stays until the next sweep there ends
+        after_release.callback(_remove_limit, name)
         yield
+
+
+def _remove_limit(name: str) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.delete_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            pass
 
 
 def _holder():

@@ -16,6 +16,7 @@ from rnnbench.kernels import kernel_of, prepare
 from rnnbench.losses import masked_loss
 from rnnbench.memory import keep_freed_memory
 from rnnbench.model import build_model, count_parameters, state_size
+from rnnbench.numerics import apply as apply_numerics
 from rnnbench.optim import Adam
 from rnnbench.problems import Problem
 from rnnbench.rows import RunResult, base_row
@@ -95,13 +96,13 @@ class Batches:
     def __init__(self, data: Dataset, batch_size: int, seed: int, problem: Problem | None = None,
                  seq_len: int | None = None) -> None:
         self.data, self.batch_size, self.seed = data, batch_size, seed
-        self.per_epoch = len(data.x) // batch_size  # the short tail of an epoch is left for the next shuffle
+        self.per_epoch = len(data) // batch_size  # the short tail of an epoch is left for the next shuffle
         self.order = np.empty(0, dtype=np.int64)
         variable = data.lengths is not None
         if variable and problem is None:
             raise ValueError("a variable-length split needs its problem and seq_len to be batched")
         self.steps = problem.input_steps(data.lengths.astype(np.int64)) if variable else None
-        self.mask = None if problem is None else torch.from_numpy(problem.mask_for(seq_len, data.lengths, data.x))
+        self.mask = None if problem is None else torch.from_numpy(data.mask(problem, seq_len))
         self.per_sequence_mask = self.mask is not None and self.mask.dim() == 2
 
     def get(self, step: int, dev: torch.device
@@ -110,10 +111,10 @@ class Batches:
         function of (seed, step), so a resumed run sees the same."""
         epoch, index = divmod(step - 1, self.per_epoch)
         if index == 0 or not len(self.order):
-            self.order = np.random.default_rng([self.seed, epoch]).permutation(len(self.data.x))
+            self.order = np.random.default_rng([self.seed, epoch]).permutation(len(self.data))
         rows = np.sort(self.order[index * self.batch_size:(index + 1) * self.batch_size])
-        x = torch.from_numpy(self.data.x[rows]).to(dev)
-        y = torch.from_numpy(self.data.y[rows]).to(dev)
+        # the split stays compact in memory (token ids): only this batch is expanded to float32
+        x, y = (torch.from_numpy(array).to(dev) for array in self.data.rows(rows))
         lengths = None if self.steps is None else torch.from_numpy(self.steps[rows])
         if self.per_sequence_mask:
             return x, y, lengths, self.mask[torch.from_numpy(rows)].to(dev)
@@ -122,7 +123,7 @@ class Batches:
         return x, y, lengths, self.mask
 
     def epochs(self, steps: int) -> float:
-        return steps * self.batch_size / len(self.data.x)
+        return steps * self.batch_size / len(self.data)
 
 
 def train_and_evaluate(spec: RunSpec, load: Callable[[DatasetSpec], Dataset], device: str = "auto",
@@ -142,6 +143,7 @@ def train_and_evaluate(spec: RunSpec, load: Callable[[DatasetSpec], Dataset], de
     dev = pick_device(device)
     if dev.type == "cpu":
         configure_cpu(threads)
+    numerics = apply_numerics()  # TF32 and determinism, the same for every arch (rnnbench/numerics.py)
     train_spec, val_spec, test_spec = spec.datasets()
     val = load(val_spec)
     val_mask = problem.mask_for(spec.seq_len, val.lengths, val.x)  # read at every evaluation
@@ -161,7 +163,7 @@ def train_and_evaluate(spec: RunSpec, load: Callable[[DatasetSpec], Dataset], de
     clip_weights = getattr(model.core, "clip_recurrent_weights_", None)
 
     row = base_row(spec)
-    row.update(params=count_parameters(model), device=str(dev),
+    row.update(params=count_parameters(model), device=str(dev), numerics=numerics,
                state_size=state_size(spec.arch, spec.hidden_size, m.num_layers, m.bidirectional, m.proj_size,
                                      arch_values.get("state_size")))
     curve: list[dict] = []
@@ -171,8 +173,8 @@ def train_and_evaluate(spec: RunSpec, load: Callable[[DatasetSpec], Dataset], de
     margin = stop_margin(spec.n_val, spec.n_test)
     window = torch.zeros((), device=dev)
     window_steps, train_seconds, status, last_loss, step = 0, 0.0, "ok", math.nan, 0
+    segment_start = time.perf_counter()  # training time is summed between evaluations, never per step
     for step in range(1, spec.steps + 1):
-        t0 = time.perf_counter()
         x, y, lengths, mask = batches.get(step, dev)
         loss = masked_loss(problem.loss, model(x, lengths), y, mask)
         optimizer.zero_grad()
@@ -183,11 +185,13 @@ def train_and_evaluate(spec: RunSpec, load: Callable[[DatasetSpec], Dataset], de
             clip_weights()
         window += loss.detach()
         window_steps += 1
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        train_seconds += time.perf_counter() - t0
         if step % spec.eval_every and step != spec.steps:
             continue
+        # one sync per evaluation, not per step (that would stall the GPU's queue every update): the clock stops
+        # once the segment's queued GPU work is done
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        train_seconds += time.perf_counter() - segment_start
         # checked here, not every step: reading the loss forces a GPU sync
         last_loss = float(window) / window_steps
         if not math.isfinite(last_loss):
@@ -212,6 +216,7 @@ def train_and_evaluate(spec: RunSpec, load: Callable[[DatasetSpec], Dataset], de
             stopped_early = True
             break
         met_before = met
+        segment_start = time.perf_counter()
 
     row["kernel"] = kernel_of(model.core, x) if step else None  # the last batch's forward: what ran
     row.update(status=status, steps_done=step, train_seconds=train_seconds, final_train_loss=last_loss,
@@ -288,7 +293,7 @@ def worker_device() -> str:
     try:
         import ray
 
-        if ray.is_initialized() and ray.get_runtime_context().worker.mode == ray.WORKER_MODE:
+        if ray.is_initialized() and ray.get_runtime_context().get_task_id() is not None:  # in a Ray task
             return "cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu"
     except Exception:  # noqa: BLE001 - outside Ray there is nothing to ask
         pass

@@ -42,7 +42,7 @@ SUMMARY_COLUMNS = {
     "baseline": pl.Float64, "score": pl.Float64, "verdict": pl.String, "verdict_text": pl.String,
     "median_steps_to_solve": pl.Float64, "median_steps_done": pl.Float64, "params": pl.Int64,
     "state_size": pl.Int64, "median_train_seconds": pl.Float64, "solved_rule": pl.String, "val_median": pl.Float64,
-    "chosen": pl.Boolean,
+    "chosen": pl.Boolean, "max_epochs": pl.Float64,
 }
 ORDERS = ("above", "below", "not distinguishable")
 # what `compare_archs` computes for each pair, after the pair's own columns; schemas/comparisons.py checks them
@@ -119,6 +119,23 @@ def in_distribution(metrics: pl.DataFrame) -> pl.DataFrame:
     if "test_split" in metrics.columns:
         own = own & (pl.col("test_split") == "test")
     return metrics.filter(own)
+
+
+def verdict_rows(metrics: pl.DataFrame) -> pl.DataFrame:
+    """The row each run's verdict reads (one per run): at the training length (in_distribution), except for a
+    problem whose verdict reads the longest length it was scored at (`Problem.verdict_at` "longest": parity,
+    pre-registered as length generalisation), where it is the run's own test set at its longest eval_len."""
+    from rnnbench.problems import PROBLEMS  # the registry as it is now (plugins included)
+
+    longest = [name for name, problem in PROBLEMS.items() if problem.verdict_at == "longest"]
+    own = in_distribution(metrics)
+    if not longest or metrics.filter(pl.col("problem").is_in(longest)).is_empty():
+        return own
+    scored = metrics.filter(pl.col("problem").is_in(longest))
+    if "test_split" in scored.columns:
+        scored = scored.filter(pl.col("test_split") == "test")
+    at_longest = scored.filter(pl.col("eval_len") == pl.col("eval_len").max().over("run_id"))
+    return pl.concat([own.filter(~pl.col("problem").is_in(longest)), at_longest], how="vertical_relaxed")
 
 
 # ---- exact binomial arithmetic (no scipy: a few lines with integers) -------------------------------------------
@@ -301,7 +318,7 @@ def summarize(metrics: pl.DataFrame) -> pl.DataFrame:
     interval's coverage, `ci_level`), baseline, cost. Expects the metrics schema's columns (schemas/metrics.py);
     the result is schemas/summary.py's."""
     rows = []
-    metrics = in_distribution(reported(metrics))
+    metrics = verdict_rows(reported(metrics))
     cell_keys = cell_columns(metrics)
     for keys, group in metrics.sort(cell_keys, nulls_last=True).group_by(cell_keys, maintain_order=True):
         cell = dict(zip(cell_keys, keys, strict=True))
@@ -338,6 +355,8 @@ def summarize(metrics: pl.DataFrame) -> pl.DataFrame:
             "median_train_seconds": _median(ok["train_seconds"].to_list()),
             "solved_rule": group["solved_rule"][0],
             "val_median": float(np.median(val)) if val else None, "chosen": False,
+            # the most times one of its runs read its training set: over sizing.MAX_EPOCHS, the cell is data-limited
+            "max_epochs": max((v for v in group["epochs"].to_list() if v is not None), default=None),
         })
     best: dict[tuple, dict] = {}
     for row in rows:  # in CELL order: on a tie the smaller setting (e.g. learning rate) is kept
@@ -425,7 +444,7 @@ def compare_archs(metrics: pl.DataFrame, summary: pl.DataFrame | None = None, al
     options = [k for k in cell_keys if k.startswith(OPTION_PREFIX)]
     chosen = summary.filter(pl.col("chosen")).select(cell_keys)
     chosen = chosen.with_columns(pl.col(k).cast(metrics.schema[k]) for k in cell_keys)
-    usable = (in_distribution(metrics).join(chosen, on=cell_keys, how="semi", nulls_equal=True)
+    usable = (verdict_rows(metrics).join(chosen, on=cell_keys, how="semi", nulls_equal=True)
               .filter(pl.col("outcome") != "failed"))
     out = []
     for keys, group in usable.sort(list(PAIRING), nulls_last=True).group_by(list(PAIRING), maintain_order=True):

@@ -31,7 +31,9 @@ def _meta_failures(meta: dict[str, str], n_rows: int, expected: datasets.Dataset
             out.append(Failure("<metadata>", "generator_version", None,
                                detail=f"file has {meta['generator_version']}, code has {problem.generator_version}"))
         if int(meta["format_version"]) != datasets.FORMAT_VERSION:
-            out.append(Failure("<metadata>", "format_version", None, detail=f"file has {meta['format_version']}"))
+            out.append(Failure("<metadata>", "format_version", None,
+                               detail=f"file has format {meta['format_version']}, this code reads format "
+                                      f"{datasets.FORMAT_VERSION}: regenerate it (rerun with --regenerate)"))
     except ValueError as exc:
         return [Failure("<metadata>", "parseable", None, detail=str(exc))]
     if n_meta != n_rows:
@@ -64,15 +66,49 @@ def file_problem(meta: dict[str, str]) -> Problem:
     return problem
 
 
+# the sequence columns: their type, width and nulls are checked on the Arrow type (datasets.sequences) and their
+# values on numpy views, a chunk of rows at a time; the frame pandera validates leaves them out, since converting
+# a large file's lists to polars would copy it whole (and pandera cannot report a binary failure case)
+SEQUENCE_COLUMNS = ("x", "y")
+
+
+def _per_row(values: np.ndarray, test) -> np.ndarray:
+    """test(rows) -> bool per value, reduced to one bool per row, over chunks of CHECK_CHUNK_BYTES."""
+    n = len(values)
+    step = max(1, CHECK_CHUNK_BYTES // max(1, values[0].nbytes if n else 1))
+    return np.concatenate([test(values[i:i + step]).all(axis=1) for i in range(0, max(n, 1), step)])
+# the problems' semantic checks read float32 arrays: expanded this many bytes of rows at a time, so validating a
+# large file of token ids never holds its one-hot floats whole
+CHECK_CHUNK_BYTES = 128 * 2**20
+
+
+def semantic_checks(problem: Problem, x: np.ndarray, y: np.ndarray, lengths: np.ndarray | None) -> dict:
+    """problem.semantic_checks of stored arrays (the file's encodings), decoded a chunk of rows at a time; each
+    check's per-row results joined."""
+    codecs = problem.codecs()
+    n = len(x)
+    step = max(1, CHECK_CHUNK_BYTES // max(1, 4 * x.shape[1] * problem.input_size))
+    parts: dict[str, tuple[str, list[np.ndarray]]] = {}
+    for start in range(0, max(n, 1), step):
+        rows = slice(start, start + step)
+        checks = problem.semantic_checks(codecs["x"].decode(x[rows]), codecs["y"].decode(y[rows]),
+                                         None if lengths is None else lengths[rows])
+        for name, (column, ok) in checks.items():
+            parts.setdefault(name, (column, []))[1].append(np.asarray(ok))
+    return {name: (column, np.concatenate(oks)) for name, (column, oks) in parts.items()}
+
+
 def dataset_schema(problem: Problem, seq_len: int, x: np.ndarray, y: np.ndarray,
                    counts: dict[tuple[str, str], int], lengths: np.ndarray | None = None,
                    min_len: int = 0) -> pap.DataFrameSchema:
-    """Schema for one file. Checks run on numpy views of the Arrow buffers (pandas-style element-wise
-    checks on list cells are ~100x slower); each records its failed-row count in `counts`."""
+    """Schema for one file, whose x and y are the stored arrays (the problem's encodings, Problem.storage). Checks
+    run on numpy views of the Arrow buffers (pandas-style element-wise checks on list cells are ~100x slower);
+    each records its failed-row count in `counts`."""
     n = len(x)
+    codecs = problem.codecs()
     flat = {"x": x.reshape(n, -1), "y": y.reshape(n, -1)}
     ranges = {"x": problem.x_range, "y": problem.y_range}
-    semantic = problem.semantic_checks(x, y, lengths)
+    semantic = semantic_checks(problem, x, y, lengths)
 
     def row_check(column: str, name: str, ok: np.ndarray) -> pap.Check:
         def _check(data):
@@ -82,18 +118,18 @@ def dataset_schema(problem: Problem, seq_len: int, x: np.ndarray, y: np.ndarray,
         return pap.Check(_check, name=f"{column}.{name}")
 
     def column_checks(col: str) -> list[pap.Check]:
+        if codecs[col].encoding != "float32":
+            # token ids or integer values: one out of range would decode to a wrong (or failing) one-hot row
+            low, high = codecs[col].id_range
+            ok = _per_row(flat[col], lambda v: (v >= low) & (v <= high))
+            return [row_check(col, f"id_in_range_{low}_to_{high}", ok)]
         lo, hi = ranges[col]
         with np.errstate(invalid="ignore"):
-            finite = np.isfinite(flat[col]).all(axis=1)
-            in_range = ((flat[col] >= lo) & (flat[col] <= hi)).all(axis=1)
+            finite = _per_row(flat[col], np.isfinite)
+            in_range = _per_row(flat[col], lambda v: (v >= lo) & (v <= hi))
         return [row_check(col, "finite", finite), row_check(col, f"in_range_{lo:g}_to_{hi:g}", in_range)]
 
-    steps_y = problem.target_steps(seq_len)
-    columns = {
-        "id": pap.Column(pl.Int64, unique=True, nullable=False),
-        "x": pap.Column(pl.Array(pl.Float32, problem.input_steps(seq_len) * problem.input_size), nullable=False),
-        "y": pap.Column(pl.Array(pl.Float32, steps_y * problem.target_width), nullable=False),
-    }
+    columns = {"id": pap.Column(pl.Int64, unique=True, nullable=False)}
     if min_len:
         # variable-length file: each row's true length, and the padding beyond it, are checked
         columns["length"] = pap.Column(pl.Int32, pap.Check.in_range(min_len, seq_len), nullable=False)
@@ -111,16 +147,18 @@ def validate_table(table: pa.Table, source: str, expected: datasets.DatasetSpec 
     meta = datasets.table_meta(table)
     n = table.num_rows
     failures = _meta_failures(meta, n, expected)
-    if any(f.check in ("required_keys", "known_problem", "problem_options", "parseable", "shapes") for f in failures):
+    early = ("required_keys", "known_problem", "problem_options", "parseable", "shapes", "format_version")
+    if any(f.check in early for f in failures):
         raise ValidationError(source, failures)
     problem = file_problem(meta)
     seq_len = int(meta["seq_len"])
     arrays = {}
-    shapes = {"x": (problem.input_steps(seq_len), problem.input_size),
-              "y": (problem.target_steps(seq_len), problem.target_width)}
+    codecs = problem.codecs()
+    shapes = {"x": (problem.input_steps(seq_len), codecs["x"].stored_width),
+              "y": (problem.target_steps(seq_len), codecs["y"].stored_width)}
     for column, shape in shapes.items():
         try:
-            arrays[column] = datasets.sequences(table.column(column), shape)
+            arrays[column] = datasets.sequences(table.column(column), shape, codecs[column].dtype)
         except (KeyError, ValueError, pa.ArrowException) as exc:
             failures.append(Failure(column, "sequence_layout", None, detail=f"{type(exc).__name__}: {exc}"))
     if len(arrays) < 2:
@@ -138,7 +176,7 @@ def validate_table(table: pa.Table, source: str, expected: datasets.DatasetSpec 
     counts: dict[tuple[str, str], int] = {}
     schema = dataset_schema(problem, seq_len, x, y, counts, lengths, min_len)
     try:
-        schema.validate(pl.from_arrow(table), lazy=True)
+        schema.validate(pl.from_arrow(table.drop_columns(list(SEQUENCE_COLUMNS))), lazy=True)
     except SchemaErrors as err:
         cases = err.failure_cases
         for column, check in cases.select("column", "check").unique(maintain_order=True).iter_rows():

@@ -123,6 +123,9 @@ class Metrics(RunKey, CellKey):
     device: str = pap.Field(nullable=True)
     # the implementation of the recurrence that ran (rnnbench.kernels): results can differ by kernel
     kernel: str = pap.Field(nullable=True, isin=list(KERNELS))
+    # TF32 and determinism settings the run trained under (rnnbench.numerics; null: a row from before they were
+    # recorded, or a job that never trained)
+    numerics: str = pap.Field(nullable=True)
     node: str
     ray_node_id: str = pap.Field(nullable=True)
     torch_version: str

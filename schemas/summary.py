@@ -42,6 +42,8 @@ class Summary(CellKey):
     solved_rule: str
     val_median: float = pap.Field(ge=0, nullable=True)  # median best validation metric over ok seeds
     chosen: bool  # the cell that represents its (problem, seq_len, arch): best val_median among its settings
+    # the most epochs one of its runs read (training sequences seen / stored); over 10 the report marks it
+    max_epochs: float = pap.Field(ge=0, nullable=True)
 
     class Config:
         strict = True

@@ -7,7 +7,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from rnnbench import datasets, storage
-from schemas.dataset import validate_table
+from schemas.dataset import file_problem, validate_table
 from schemas.errors import ValidationError
 
 # Every arch of a sweep trains on the same files and a worker process runs many jobs, so a file read and
@@ -35,7 +35,8 @@ def build(spec: datasets.DatasetSpec, root: str, regenerate: bool = False) -> Bu
     if storage.exists(path) and not regenerate:
         load(path, expected=spec)
         return BuildResult(path, True, time.perf_counter() - start)
-    table = datasets.to_table(spec, *datasets.generate_arrays(spec))
+    # generated and encoded a chunk at a time: a token problem's file never exists whole as one-hot floats
+    table = datasets.to_table(spec, *datasets.generate_stored(spec), encoded=True)
     meta = validate_table(table, source=f"{path} (before write)", expected=spec)
     datasets.write_table(table, path)
     # the jobs this process runs next read this very file: they get what was validated
@@ -72,7 +73,7 @@ def _remember(path: str, stamp: tuple | None, expected: datasets.DatasetSpec | N
     _cache.pop(path, None)
     if stamp is None or _nbytes(dataset) > CACHE_BYTES:
         return
-    for array in (dataset.x, dataset.y, dataset.lengths):
+    for array in (dataset.stored_x, dataset.stored_y, dataset.lengths):
         if array is not None:
             array.flags.writeable = False  # shared by every later caller: none may change it
     _cache[path] = (stamp, expected, dataset)
@@ -81,7 +82,7 @@ def _remember(path: str, stamp: tuple | None, expected: datasets.DatasetSpec | N
 
 
 def _nbytes(dataset: datasets.Dataset) -> int:
-    return dataset.x.nbytes + dataset.y.nbytes + (0 if dataset.lengths is None else dataset.lengths.nbytes)
+    return dataset.nbytes  # as stored: token ids, not one-hot floats
 
 
 def _read(path: str, expected: datasets.DatasetSpec | None) -> datasets.Dataset:
@@ -93,12 +94,13 @@ def _read(path: str, expected: datasets.DatasetSpec | None) -> datasets.Dataset:
 
 
 def _dataset(table, meta: dict[str, str]) -> datasets.Dataset:
-    x_shape, y_shape = datasets.parse_shape(meta["x_shape"]), datasets.parse_shape(meta["y_shape"])
+    codecs = file_problem(meta).codecs()
+    shapes = {column: datasets.parse_shape(meta[f"{column}_shape"]) for column in ("x", "y")}
+    x, y = (datasets.sequences(table.column(column), (shapes[column][0], codecs[column].stored_width),
+                               codecs[column].dtype) for column in ("x", "y"))
     lengths = table.column("length").to_numpy() if "length" in table.column_names else None
-    return datasets.Dataset(
-        x=datasets.sequences(table.column("x"), x_shape), y=datasets.sequences(table.column("y"), y_shape),
-        meta=meta, lengths=lengths,
-    )
+    # kept compact: expanded to float32 per batch (rnnbench.train.Batches) or per split (Dataset.x)
+    return datasets.Dataset(x=x, y=y, meta=meta, lengths=lengths, codecs=codecs)
 
 
 def _unreadable(exc: Exception):

@@ -16,16 +16,23 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from rnnbench import report, storage
+from rnnbench.horizon import HorizonSearch, horizons_from_metrics
+from rnnbench.reproduction import reproduction_frame
 from rnnbench.verdicts import compare_archs, summarize
+from rnnbench.version import code_version
 from schemas.comparisons import Comparisons
+from schemas.horizons import Horizons, horizons_frame
 from schemas.metrics import Curves, Metrics, curves_frame, metrics_frame, read_validated, validated, write_validated
+from schemas.reproduction import Reproduction
 from schemas.summary import Summary
+from tasks.artifacts import artifact_key, publish_report_link
 
 PACKAGES = ("torch", "numpy", "prefect", "prefect-ray", "ray", "pyarrow", "polars", "pandera", "pydantic")
 # what a sweep writes under its output, and what a rebuild reads back
 FILES = {"metrics": "metrics.parquet", "curves": "curves.parquet", "summary": "summary.parquet",
-         "comparisons": "comparisons.parquet", "config": "config.json", "environment": "environment.json",
-         "report_md": "report.md", "report_html": "report.html"}
+         "comparisons": "comparisons.parquet", "reproduction": "reproduction.parquet", "config": "config.json",
+         "environment": "environment.json",
+         "report_md": "report.md", "report_html": "report.html", "horizons": "horizons.parquet"}
 
 
 def environment(devices: list[str], nodes: list[str]) -> dict:
@@ -36,6 +43,7 @@ def environment(devices: list[str], nodes: list[str]) -> dict:
         except metadata.PackageNotFoundError:
             versions[name] = None
     return {"python": platform.python_version(), "platform": platform.platform(), "packages": versions,
+            "code_version": code_version(),  # read by the history of scheduled runs (rnnbench.history)
             "devices": sorted(set(devices)), "nodes": sorted(set(nodes))}
 
 
@@ -46,10 +54,42 @@ def derived(metrics: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     return summary, comparisons
 
 
-def write_tables(summary: pl.DataFrame, comparisons: pl.DataFrame, out: str) -> dict:
-    """summary.parquet and comparisons.parquet, each validated and written atomically."""
-    return {"summary": write_validated(summary, Summary, storage.join(out, FILES["summary"])),
-            "comparisons": write_validated(comparisons, Comparisons, storage.join(out, FILES["comparisons"]))}
+def write_tables(summary: pl.DataFrame, comparisons: pl.DataFrame, out: str,
+                 metrics: pl.DataFrame | None = None) -> dict:
+    """summary.parquet and comparisons.parquet (and, given the metrics, reproduction.parquet: one row per
+    reproduction card), each validated and written atomically."""
+    # checked before the first file is written, as the others were (derived)
+    cards = None if metrics is None else validated(reproduction_frame(metrics), Reproduction,
+                                                   "reproduction (before write)")
+    paths = {"summary": write_validated(summary, Summary, storage.join(out, FILES["summary"])),
+             "comparisons": write_validated(comparisons, Comparisons, storage.join(out, FILES["comparisons"]))}
+    if cards is not None:
+        paths["reproduction"] = write_validated(cards, Reproduction, storage.join(out, FILES["reproduction"]))
+    return paths
+
+
+def searches_of(config: dict) -> dict[str, HorizonSearch]:
+    """problem -> horizon search, from a config as config.json holds it ({} for a grid sweep or none)."""
+    return {g["problem"]: HorizonSearch(**g["horizon"]) for g in config.get("grids", [])
+            if isinstance(g, dict) and g.get("horizon")}
+
+
+def write_horizons_file(metrics: pl.DataFrame, searches: dict[str, HorizonSearch], out: str) -> str:
+    """horizons.parquet: each (problem, arch)'s horizon bracket, from a search's rounds or a grid's lengths
+    (rnnbench.horizon.horizons_from_metrics), validated and written atomically."""
+    frame = horizons_frame(horizons_from_metrics(metrics, searches))
+    return write_validated(frame, Horizons, storage.join(out, FILES["horizons"]))
+
+
+def read_horizons(out: str) -> pl.DataFrame | None:
+    """OUT/horizons.parquet, validated; None where the output has none (written before horizons existed)."""
+    path = storage.join(out, FILES["horizons"])
+    return read_validated(path, Horizons) if storage.exists(path) else None
+
+
+@task(name="write-horizons")
+def write_horizons(metrics_path: str, out: str, searches: dict[str, HorizonSearch]) -> str:
+    return write_horizons_file(read_validated(metrics_path, Metrics), searches, out)
 
 
 def write_report_files(built: report.Report, out: str) -> dict:
@@ -99,7 +139,7 @@ def write_metrics(rows: list[dict], curve_rows: list[dict], out: str) -> dict:
     summary, comparisons = derived(metrics)  # derived from checked rows only
     paths = {"metrics": write_validated(metrics, Metrics, storage.join(out, FILES["metrics"])),
              "curves": write_validated(curves, Curves, storage.join(out, FILES["curves"])),
-             **write_tables(summary, comparisons, out)}
+             **write_tables(summary, comparisons, out, metrics)}
     get_run_logger().info("wrote %s (%d rows), %s (%d cells), %s (%d pairs) and %s (%d points)", paths["metrics"],
                           metrics.height, paths["summary"], summary.height, paths["comparisons"],
                           comparisons.height, paths["curves"], curves.height)
@@ -114,11 +154,11 @@ def write_report(metrics_path: str, curves_path: str, out: str, config: dict, wa
     curves = read_validated(curves_path, Curves)
     env = environment(metrics["device"].drop_nulls().to_list(), metrics["node"].to_list())
     env["wall_seconds"] = round(wall_seconds, 1)
-    built = report.build(metrics, curves, config, env)
+    built = report.build(metrics, curves, config, env, horizons=read_horizons(out))
     storage.write_bytes(storage.join(out, FILES["environment"]), json.dumps(env, indent=2, sort_keys=True).encode())
     paths = write_report_files(built, out)
     create_markdown_artifact(
-        key="rnnbench-summary",
+        key=artifact_key("summary"),
         markdown="## rnnbench findings\n\n" + "\n".join(f"- {report.md_text(f)}" for f in built.findings)
         + f"\n\nFull report: {report.md_text(paths['report_html'])}",
         description="Findings generated from metrics.parquet",
@@ -129,12 +169,14 @@ def write_report(metrics_path: str, curves_path: str, out: str, config: dict, wa
                            "median_train_seconds") if c in built.summary.columns]
     table = [{k: (round(v, 5) if isinstance(v, float) else v) for k, v in row.items()}
              for row in built.summary.select(columns).iter_rows(named=True)]
-    create_table_artifact(key="rnnbench-table", table=json.loads(json.dumps(table, default=str)),
+    create_table_artifact(key=artifact_key("table"), table=json.loads(json.dumps(table, default=str)),
                           description="Per cell (problem, T, arch, settings): median test metric over seeds with the "
                                       "order-statistic interval for the median (ci_level: its probability of "
                                       "covering it), baseline, score and verdict")
+    publish_report_link(paths["report_html"])
     return {**paths, "findings": built.findings}
 
 
-__all__ = ["FILES", "derived", "environment", "load_outputs", "write_metrics", "write_report", "write_report_files",
+__all__ = ["FILES", "derived", "environment", "load_outputs", "read_horizons", "searches_of",
+           "write_horizons", "write_horizons_file", "write_metrics", "write_report", "write_report_files",
            "write_tables"]

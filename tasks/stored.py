@@ -22,8 +22,9 @@ def load_checked(out: str, spec: RunSpec, logger: logging.Logger | logging.Logge
 
     `device_type` ("cpu", "cuda"; None: not checked) and `compiled` (whether the C++ extension loads here; None:
     not known, taken as yes): a stored result whose `kernel` differs from the one a run of `spec` would use
-    here (rnnbench.kernels.expected_kernel) is not reused either: the log says which, and it trains again."""
-    stored = results.load(out, spec)
+    here (rnnbench.kernels.expected_kernel), or that trained on another type of device (rnnbench.results.load: CPU
+    and GPU timings never mix), is not reused either: the log says which kernel, and it trains again."""
+    stored = results.load(out, spec, device_type)
     if stored is None or not _same_kernel(spec, stored, device_type, compiled, logger):
         return None
     return _checked(out, spec, stored, logger)
@@ -53,7 +54,7 @@ def load_checked_all(out: str, specs: list[RunSpec], logger: logging.Logger | lo
     validation costs ~40 ms here however few its rows: 1.4 s of a smoke sweep's 9 results read one by one). A
     batch holds only if every result in it does; only when it does not is each result checked alone, to name
     and drop exactly the damaged ones, as load_checked does."""
-    loaded = [(spec, stored) for spec in specs if (stored := results.load(out, spec)) is not None
+    loaded = [(spec, stored) for spec in specs if (stored := results.load(out, spec, device_type)) is not None
               and _same_kernel(spec, stored, device_type, None, logger)]
     if not loaded:
         return {}

@@ -55,18 +55,13 @@ def test_loopback_api_refused_when_a_node_is_another_machine():
 
 def test_cluster_runtime_env_ships_code_and_api(monkeypatch):
     monkeypatch.setenv("PREFECT_API_URL", "http://10.0.0.5:4200/api")
-    monkeypatch.delenv("RAY_JOB_CONFIG_JSON_ENV_VAR", raising=False)
     env = ray_start.cluster_runtime_env()
     assert env["env_vars"]["PREFECT_API_URL"] == "http://10.0.0.5:4200/api"
     assert [Path(p).name for p in env["py_modules"]] == list(ray_start.PROJECT_PACKAGES)
     assert all((Path(p) / "__init__.py").is_file() for p in env["py_modules"])
-    # under `ray job submit --working-dir . --runtime-env-json '{"env_vars": {"PREFECT_API_URL": ...}}'` the
-    # job already carries both: ray.init would refuse the same field or env var twice
-    job = {"runtime_env": {"working_dir": "gcs://_ray_pkg_x.zip", "env_vars": {"PREFECT_API_URL": "http://x/api"}}}
-    monkeypatch.setenv("RAY_JOB_CONFIG_JSON_ENV_VAR", json.dumps(job))
-    env = ray_start.cluster_runtime_env()
-    assert "py_modules" not in env and "excludes" not in env
-    assert "PREFECT_API_URL" not in env["env_vars"]
+    # under `ray job submit --working-dir . --runtime-env-json '{"env_vars": {"PREFECT_API_URL": ...}}'` the job
+    # carries both too: ray.init is told, through Ray's documented switch, that the driver's fields win
+    assert ray_start.JOB_RUNTIME_ENV_OVERRIDE == {"RAY_OVERRIDE_JOB_RUNTIME_ENV": "1"}
 
 
 # ---- the cluster configs in deploy/ (static) ---------------------------------------------------------------
@@ -134,11 +129,16 @@ class Cluster:
         self.dashboard = f"http://127.0.0.1:{self.dashboard_port}"
         self.groups: list[int] = []
         self.head_id = self.worker_id = ""
+        self.store: ObjectStore | None = None
 
     def ray_start(self, name: str, args: list[str]) -> None:
         log = self.tmp / f"{name}.log"
+        # each node in a working directory of its own, as on separate machines: a relative path resolved by a
+        # worker instead of the driver lands somewhere nobody else looks
+        cwd = self.tmp / f"node-{name}"
+        cwd.mkdir(exist_ok=True)
         with open(log, "wb") as out:
-            proc = subprocess.Popen([str(BIN / "ray"), "start", *args], env=self.env, cwd=self.tmp, stdout=out,
+            proc = subprocess.Popen([str(BIN / "ray"), "start", *args], env=self.env, cwd=cwd, stdout=out,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         self.groups.append(proc.pid)  # its daemons (GCS, raylet, workers, ...) stay in this process group
         rc = proc.wait(timeout=180)
@@ -158,6 +158,47 @@ class Cluster:
             kill_group(pgid, grace=10.0)
 
 
+class ObjectStore:
+    """An S3-protocol server on loopback (moto's server mode) and the environment that points pyarrow at it."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.env = {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": "rnnbench-test",
+                    "AWS_SECRET_ACCESS_KEY": "rnnbench-test", "AWS_REGION": "us-east-1",
+                    "AWS_EC2_METADATA_DISABLED": "true"}
+        self.log = tmp / "s3.log"
+        self.group: int | None = None
+
+    def start(self) -> None:
+        import urllib.request
+
+        with open(self.log, "wb") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        self.group = proc.pid
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1).close()
+                return
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, self.log.read_text()[-3000:]
+                time.sleep(0.2)
+
+    def filesystem(self):
+        import pyarrow.fs as pafs
+
+        return pafs.S3FileSystem(access_key=self.env["AWS_ACCESS_KEY_ID"], secret_key=self.env["AWS_SECRET_ACCESS_KEY"],
+                                 region=self.env["AWS_REGION"], endpoint_override=self.endpoint, scheme="http",
+                                 allow_bucket_creation=True)
+
+    def stop(self) -> None:
+        if self.group is not None:
+            kill_group(self.group, grace=5.0)
+
+
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
     # short: Ray's unix socket paths live under it (sun_path is limited to 107 bytes)
@@ -165,7 +206,12 @@ def cluster() -> Iterator[Cluster]:
     token = tmp / "auth_token"
     token.write_text(os.urandom(32).hex())
     token.chmod(0o600)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "RAY_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "RAY_", "AWS_"))}
+    # every node holds the object store's address and credentials, as cluster nodes hold theirs (an instance
+    # role, or the AWS_* variables of each node): nothing about the store travels with the job
+    store = ObjectStore(tmp)
+    store.start()
+    env.update(store.env)
     env.update({
         "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token), "RAY_USAGE_STATS_ENABLED": "0",
         "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -173,6 +219,7 @@ def cluster() -> Iterator[Cluster]:
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     })
     c = Cluster(tmp, env)
+    c.store = store
     started = time.monotonic()
     try:
         c.ray_start("head", [
@@ -194,6 +241,7 @@ def cluster() -> Iterator[Cluster]:
         yield c
     finally:
         c.stop()
+        store.stop()
         left = processes_mentioning(str(tmp))
         shutil.rmtree(tmp, ignore_errors=True)
         assert not left, f"Ray processes of {tmp} still running: {left}"
@@ -250,7 +298,7 @@ def test_smoke_preset_runs_on_both_nodes(cluster: Cluster):
     t = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "flows.compare", "--preset", "smoke", "--ray-address", cluster.address,
-         "--out", str(out)],
+         "--out", str(out), "--shared-path"],  # both nodes are on this machine: they mount the same path
         env=cluster.env, cwd=ROOT, capture_output=True, text=True, timeout=600)
     elapsed = time.monotonic() - t
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
@@ -281,7 +329,7 @@ def test_jobs_that_ask_for_a_custom_resource_wait_for_and_run_on_the_node_that_h
     out = cluster.tmp / "accel-out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "flows.compare", "--preset", "smoke", "--problems", "adding", "--archs", "gru,lstm",
-         "--resources-per-job", "accel=1", "--out", str(out)],
+         "--resources-per-job", "accel=1", "--out", str(out), "--shared-path"],
         env={**cluster.env, "RAY_ADDRESS": cluster.address}, cwd=ROOT, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True)
     accel_group = None
@@ -321,3 +369,65 @@ def test_jobs_that_ask_for_a_custom_resource_wait_for_and_run_on_the_node_that_h
     metrics = pl.read_parquet(out / "metrics.parquet")
     assert metrics["status"].to_list() == ["ok", "ok"], metrics.select("run_id", "status", "error")
     assert set(metrics["ray_node_id"]) == {accel_id}, (metrics["ray_node_id"].to_list(), accel_id)
+
+
+# ---- storage every node reads ------------------------------------------------------------------------------
+
+
+LOCAL_REFUSED = ("is local to this node; use an object store URI (s3://, gs://) or a path every node mounts, and "
+                 "pass --shared-path to say so")
+
+
+def _driver_dir(cluster: Cluster, name: str) -> Path:
+    """A working directory of the driver's own, neither node's."""
+    path = cluster.tmp / name
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def test_a_local_out_is_refused_before_any_work_on_a_multi_node_cluster(cluster: Cluster):
+    cwd = _driver_dir(cluster, "driver-local")
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.compare", "--preset", "smoke", "--ray-address", cluster.address,
+         "--out", "local-out"],
+        env=cluster.env, cwd=cwd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-6000:]
+    assert f"--out {cwd / 'local-out'} {LOCAL_REFUSED}" in result.stderr, result.stderr[-3000:]
+    out = cwd / "local-out"
+    assert not any((out / name).exists() for name in ("data", "runs", "config.json", "metrics.parquet"))
+
+
+def test_an_object_store_output_completes_on_both_nodes_and_reads_back_from_the_bucket(cluster: Cluster):
+    """`--out s3://...` on the two-node cluster: datasets, job results, metrics and report all go to the bucket
+    through pyarrow's S3 filesystem, whichever node writes them; nothing lands in a node's working directory."""
+    import pyarrow.parquet as pq
+
+    fs = cluster.store.filesystem()
+    fs.create_dir("rnnbench-test")
+    cwd = _driver_dir(cluster, "driver-s3")
+    t = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.compare", "--preset", "smoke", "--ray-address", cluster.address,
+         "--out", "s3://rnnbench-test/run"],
+        env=cluster.env, cwd=cwd, capture_output=True, text=True, timeout=600)
+    elapsed = time.monotonic() - t
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+
+    with fs.open_input_file("rnnbench-test/run/metrics.parquet") as f:
+        metrics = pq.read_table(f).to_pylist()
+    assert len(metrics) == 9 and {row["status"] for row in metrics} == {"ok"}, metrics
+    assert {row["ray_node_id"] for row in metrics} == {cluster.head_id, cluster.worker_id}
+    with fs.open_input_file("rnnbench-test/run/summary.parquet") as f:
+        assert pq.read_table(f).num_rows > 0
+    with fs.open_input_stream("rnnbench-test/run/report.html") as f:
+        assert b"</html>" in f.read()
+    import pyarrow.fs as pafs
+
+    stored = fs.get_file_info(pafs.FileSelector("rnnbench-test/run", recursive=True))
+    assert any(info.path.startswith("rnnbench-test/run/data/") and info.path.endswith(".parquet")
+               for info in stored), [info.path for info in stored]
+    strays = [p for d in [cwd, *cluster.tmp.glob("node-*")] for p in d.rglob("*")
+              if p.suffix in (".parquet", ".json", ".html")]
+    assert strays == [], strays
+    print(f"smoke to s3 on the two-node cluster: {elapsed:.1f} s")
+

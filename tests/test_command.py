@@ -37,7 +37,7 @@ def test_help_lists_every_command_on_one_line(capsys):
             lines = [line for line in out.splitlines() if line.split()[:1] == [name]]
             assert len(lines) == 1, out
             assert lines[0].split(None, 1)[1] == command.summary
-    assert set(COMMANDS) == {"compare", "datasets", "validate", "inspect", "report"}
+    assert set(COMMANDS) == {"compare", "datasets", "validate", "inspect", "report", "history"}
 
 
 def test_no_command_prints_the_help_and_fails(capsys):
@@ -54,7 +54,7 @@ def test_an_unknown_command_is_named_with_the_allowed_ones(capsys, name, kind, h
     assert out == ""
     assert err.splitlines() == ["usage: rnnbench <command> [arguments ...]",
                                 f"rnnbench: error: unknown {kind} {name!r} (the command comes first: "
-                                f"compare, datasets, validate, inspect, report){hint}"]
+                                f"compare, datasets, validate, inspect, report, history){hint}"]
 
 
 def test_help_imports_no_command_module():

@@ -15,7 +15,7 @@ import pytest
 
 from flows import compare, compare_args
 from flows.api_server import LocalApi, RuntimeStartError
-from rnnbench.config import from_preset
+from rnnbench.config import PRESETS, from_preset
 from rnnbench.train import train_and_evaluate
 from schemas.metrics import Curves, Metrics, read_validated
 from schemas.summary import Summary
@@ -108,7 +108,7 @@ BAD_INPUTS = [
     (["--problems", "group_word", "--problem-option", "group_word.group=a7"],
      "--problem-option: group_word.group='a7': expected one of z2, z60, s3, a5, s5"),
     (["--problems", "flip_flop", "--seq-lens", "63"], "flip_flop: seq_len=63 is odd"),
-    (["--preset", "huge"], "unknown preset 'huge'; valid presets: full, quick, seed, smoke"),
+    (["--preset", "huge"], f"unknown preset 'huge'; valid presets: {', '.join(sorted(PRESETS))}"),
     (["--seq-lens", "1"], "seq_len=1 is too short"),
     (["--seeds", "0"], "--seeds 0: the number of seeds must be at least 1"),
     (["--steps", "-5"], "--steps -5: must be a positive integer"),

@@ -34,6 +34,9 @@ SETTING_SPECS = {
     "flip_flop": DatasetSpec("flip_flop", 12, "train", 3, N, options={"p_i": 0.5}),
 }
 
+# a token problem (one-hot inputs stored as ids, class-index targets as ints) for the id-column corruptions
+TOKEN_SPECS = {"copy_sequence": DatasetSpec("copy_sequence", 8, "train", 3, N)}
+
 
 def write(spec: DatasetSpec, root: Path) -> Path:
     path = Path(spec.path(str(root)))
@@ -98,11 +101,12 @@ def test_metadata_and_column_types(name, tmp_path):
     assert meta["y_shape"] == f"{problem.target_steps(spec.seq_len)},{problem.output_size}"
     assert table.column_names == ["id", "x", "y"]
     assert table.schema.field("id").type == pa.int64()
-    for column, width in (("x", spec.seq_len * problem.input_size),
-                          ("y", problem.target_steps(spec.seq_len) * problem.output_size)):
+    codecs = problem.codecs()
+    for column, steps in (("x", spec.seq_len), ("y", problem.target_steps(spec.seq_len))):
         typ = table.schema.field(column).type
-        assert pa.types.is_fixed_size_list(typ), typ
-        assert typ.value_type == pa.float32() and typ.list_size == width
+        # each row's values as one fixed-size binary value, in the problem's declared encoding: real values as
+        # float32, token ids or bits as the smallest int type
+        assert typ == pa.binary(steps * codecs[column].stored_width * codecs[column].dtype.itemsize)
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
@@ -284,6 +288,18 @@ def _arrays(edit: Callable[[np.ndarray, np.ndarray], None]) -> Callable[[Dataset
     return make
 
 
+def _stored(edit: Callable[[np.ndarray, np.ndarray], None]) -> Callable[[DatasetSpec, Path], None]:
+    """Corrupt the stored arrays (token ids, int values), then write them with a matching hash."""
+
+    def make(spec: DatasetSpec, path: Path) -> None:
+        codecs = spec.problem_def().codecs()
+        x, y = (codecs[c].encode(a) for c, a in zip("xy", datasets.generate(spec), strict=True))
+        edit(x, y)
+        datasets.write_table(datasets.to_table(spec, x, y, encoded=True), str(path))
+
+    return make
+
+
 def _table(edit: Callable[[pa.Table], pa.Table]) -> Callable[[DatasetSpec, Path], None]:
     """Corrupt a valid table at the Arrow level (metadata, columns), then write it."""
 
@@ -392,9 +408,18 @@ def _duplicate_id(table: pa.Table) -> pa.Table:
 
 def _wider_x(table: pa.Table) -> pa.Table:
     x = table.column("x").combine_chunks()
-    flat = x.flatten().to_numpy().reshape(N, x.type.list_size)
-    wider = np.concatenate([flat, flat[:, :1]], axis=1).reshape(-1)
-    return table.set_column(1, "x", pa.FixedSizeListArray.from_arrays(pa.array(wider), x.type.list_size + 1))
+    flat = np.frombuffer(x.buffers()[1], dtype=np.float32).reshape(N, -1)
+    wider = np.ascontiguousarray(np.concatenate([flat, flat[:, :1]], axis=1))
+    return table.set_column(1, "x", pa.FixedSizeBinaryArray.from_buffers(pa.binary(x.type.byte_width + 4), N,
+                                                                         [None, pa.py_buffer(wider)]))
+
+
+def _ids_as_int16(table: pa.Table) -> pa.Table:
+    """Token ids rewritten 2 bytes each: the column's width no longer matches the problem's int8 ids."""
+    x = table.column("x").combine_chunks()
+    ids = np.frombuffer(x.buffers()[1], dtype=np.int8).astype(np.int16)
+    wider = pa.FixedSizeBinaryArray.from_buffers(pa.binary(2 * x.type.byte_width), len(x), [None, pa.py_buffer(ids)])
+    return table.set_column(1, "x", wider)
 
 
 def _same_meaning_other_content(table: pa.Table) -> pa.Table:
@@ -412,8 +437,14 @@ CORRUPTIONS = [
     Corruption("inf_in_y", "adding", _arrays(_set("y", [3, 4], (0, 0), np.inf)),
                (("y", "finite", 2), ("y", "in_range_0_to_2", 2))),
     Corruption("copy_noise_0.5", "copy_memory", _arrays(_copy_noise), (("x", "noise_in_0_to_0.1", 3),)),
-    Corruption("xor_input_2", "sequential_xor", _arrays(_set("x", [4], (5, 0), 2.0)),
-               (("x", "in_range_0_to_1", 1), ("x", "inputs_are_bits", 1))),
+    Corruption("xor_input_2", "sequential_xor", _stored(_set("x", [4], (5, 0), 2)),
+               (("x", "id_in_range_0_to_1", 1), ("x", "inputs_are_bits", 1))),
+    # token ids: one past the vocabulary (copy_sequence's 10 symbols) and below the -1 of an all-zero step
+    Corruption("copy_sequence_id_out_of_range", "copy_sequence", _stored(_set("x", [2, 7], (3, 0), 10)),
+               (("x", "id_in_range_-1_to_9", 2),)),
+    Corruption("copy_sequence_ids_wider", "copy_sequence", _table(_ids_as_int16), (("x", "sequence_layout", None),)),
+    Corruption("copy_sequence_class_out_of_range", "copy_sequence", _stored(_set("y", [5], (0, 0), -3)),
+               (("y", "id_in_range_0_to_8", 1),)),
     Corruption("adding_value_1.5", "adding", _arrays(_adding_value), (("x", "in_range_0_to_1", 1),)),
     Corruption("xor_target_flipped", "sequential_xor", _arrays(_xor_flip),
                (("y", "target_is_xor_of_neighbours", 2),)),
@@ -450,7 +481,7 @@ CORRUPTIONS = [
 
 @pytest.mark.parametrize("case", CORRUPTIONS, ids=[c.name for c in CORRUPTIONS])
 def test_load_rejects_corruption(case, tmp_path):
-    spec = {**SPECS, **SETTING_SPECS}[case.problem]
+    spec = {**SPECS, **SETTING_SPECS, **TOKEN_SPECS}[case.problem]
     path = Path(spec.path(str(tmp_path)))
     path.parent.mkdir(parents=True)
     case.make(spec, path)
@@ -526,3 +557,95 @@ def test_load_missing_file_names_it(tmp_path):
     with pytest.raises(ValidationError, match="readable_parquet") as info:
         dataset_store.load(str(path))
     assert str(path) in str(info.value)
+
+
+def _registered_specs() -> list[DatasetSpec]:
+    """One small file of every registered problem at its shortest default length, fixed and (where it has them)
+    variable-length."""
+    specs = []
+    for name, problem in sorted(datasets.PROBLEMS.items()):
+        seq_len = max(problem.min_seq_len, min(problem.default_grid.seq_lens))
+        specs.append(DatasetSpec(name, seq_len, "test", 5, 24))
+        if problem.supports_variable_length:
+            specs.append(DatasetSpec(name, seq_len, "train", 5, 24, min_len=max(problem.min_seq_len, seq_len // 2)))
+    return specs
+
+
+@pytest.mark.parametrize("spec", _registered_specs(), ids=lambda s: f"{s.problem}-min{s.min_len}")
+def test_compact_storage_round_trips_to_the_generated_float_arrays(spec, tmp_path):
+    """Every registered problem: the file stores its declared encoding, and loading gives back exactly the float32
+    (one-hot) arrays the generator made, whole and a batch of rows at a time."""
+    x, y, lengths = datasets.generate_arrays(spec)
+    path = tmp_path / "f.parquet"
+    datasets.write_table(datasets.to_table(spec, x, y, lengths), str(path))
+    loaded = dataset_store.load(str(path), expected=spec)
+    codecs = spec.problem_def().codecs()
+    assert loaded.stored_x.dtype == codecs["x"].dtype and loaded.stored_y.dtype == codecs["y"].dtype
+    assert loaded.x.dtype == np.float32 and np.array_equal(loaded.x, x) and np.array_equal(loaded.y, y)
+    rows = np.array([0, 3, 5])
+    bx, by = loaded.rows(rows)
+    assert np.array_equal(bx, x[rows]) and np.array_equal(by, y[rows])
+    if codecs["x"].encoding != "float32":
+        assert loaded.nbytes < x.nbytes  # what the cache and a job hold: the compact arrays
+
+
+def test_token_problems_store_ids_and_real_valued_ones_float32():
+    assert {c.encoding for c in datasets.get_problem("copy_sequence").codecs().values()} == {"one_hot", "int"}
+    assert datasets.get_problem("copy_sequence").codecs()["x"].dtype == np.int8
+    assert datasets.get_problem("mqar", {"vocab": 200}).codecs()["x"].dtype == np.int16  # ids up to 199
+    for name in ("adding", "copy_memory", "sequential_digits"):
+        assert datasets.get_problem(name).codecs()["x"].encoding == "float32"
+
+
+def test_a_problem_that_declares_no_storage_keeps_float32():
+    from tests.plugin_example import FirstBit
+
+    assert {c.encoding for c in FirstBit().codecs().values()} == {"float32"}
+
+
+def test_file_bytes_are_deterministic(tmp_path):
+    """Same spec, same bytes: two writes of a token problem and a real-valued one."""
+    for spec in (TOKEN_SPECS["copy_sequence"], SPECS["adding"], SETTING_SPECS["flip_flop"]):
+        first, second = tmp_path / "a.parquet", tmp_path / "b.parquet"
+        datasets.write_table(datasets.to_table(spec, *datasets.generate(spec)), str(first))
+        datasets.write_table(datasets.to_table(spec, *datasets.generate(spec)), str(second))
+        assert first.read_bytes() == second.read_bytes()
+
+
+def test_an_old_format_file_is_refused_with_a_message_to_regenerate(tmp_path):
+    spec = SPECS["adding"]
+    table = datasets.to_table(spec, *datasets.generate(spec))
+    meta = dict(table.schema.metadata)
+    meta[b"rnnbench.format_version"] = b"2"
+    path = tmp_path / "old.parquet"
+    datasets.write_table(table.replace_schema_metadata(meta), str(path))
+    with pytest.raises(ValidationError, match="format 2.*regenerate") as info:
+        dataset_store.load(str(path))
+    assert [f.check for f in info.value.failures] == ["format_version"]
+
+
+def test_a_problem_whose_data_breaks_its_declared_encoding_is_refused_before_writing():
+    from rnnbench.encoding import Codec
+
+    with pytest.raises(ValueError, match="not one-hot"):
+        Codec("one_hot", 3).encode(np.array([[[1.0, 1.0, 0.0]]], dtype=np.float32))
+    with pytest.raises(ValueError, match="not integers in 0..3"):
+        Codec("int", 1, 0, 3).encode(np.array([[[4.0]]], dtype=np.float32))
+    with pytest.raises(ValueError, match="unknown storage encoding 'bits'"):
+        Codec("bits", 1)
+
+
+@pytest.mark.parametrize("spec", [TOKEN_SPECS["copy_sequence"], SETTING_SPECS["flip_flop"], SPECS["adding"],
+                                  DatasetSpec("parity", 12, "train", 3, N, min_len=4)], ids=lambda s: s.problem)
+def test_a_large_file_is_generated_a_chunk_at_a_time_deterministically_and_valid(spec):
+    """Files too big to exist as one-hot floats are generated and encoded in chunks, each from its own stream; one
+    chunk is the plain generator's output."""
+    codecs = spec.problem_def().codecs()
+    x, y, lengths = datasets.generate_arrays(spec)
+    whole = datasets.generate_stored(spec, chunk_rows=N)
+    assert np.array_equal(whole[0], codecs["x"].encode(x)) and np.array_equal(whole[1], codecs["y"].encode(y))
+    chunked = datasets.generate_stored(spec, chunk_rows=7)
+    again = datasets.generate_stored(spec, chunk_rows=7)
+    assert all(np.array_equal(a, b) for a, b in zip(chunked, again, strict=True) if a is not None)
+    assert chunked[0].shape == whole[0].shape and not np.array_equal(chunked[0][7:], whole[0][7:])
+    validate_table(datasets.to_table(spec, *chunked, encoded=True), "chunked", expected=spec)

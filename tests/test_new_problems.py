@@ -270,6 +270,7 @@ def test_copy_sequence_corruptions_are_caught():
     x[2, 4] = one_hot(np.array([9]), 10)  # a delimiter among the data symbols
     y[3, 12, 0] = 4  # first recalled symbol wrong (3 shown)
     y[4, 5, 0] = 2  # a symbol before the recall steps
+    row5 = x[5].copy()
     x[5, 15, 0] = 0.5  # a blank that is not one-hot
     checks = p.semantic_checks(x, y)
     assert failed_rows(checks, "inputs_one_hot") == [5]
@@ -278,6 +279,7 @@ def test_copy_sequence_corruptions_are_caught():
     assert failed_rows(checks, "data_symbols_in_1_to_8") == [2]
     assert failed_rows(checks, "target_recalls_data_symbols") == [2, 3]
     assert failed_rows(checks, "target_blank_until_recall") == [4]
+    x[5] = row5  # a file stores token ids: a step that is not one-hot cannot even be written (encoding.Codec)
     message = rejected("copy_sequence", 2, x, y)
     assert "check 'blanks_and_delimiter_in_place': 1 of 6 rows failed" in message
     assert "check 'target_recalls_data_symbols': 2 of 6 rows failed" in message
@@ -426,6 +428,7 @@ def test_temporal_order_corruptions_are_caught():
     x[2, 9] = one_hot(np.array([a]), 8)  # no E at the end
     y[3, 0, 0] = 2  # YX instead of XY
     x[4, 3] = one_hot(np.array([X]), 8)  # a third relevant symbol, outside both windows
+    row5 = x[5].copy()
     x[5, 2] *= 0.5  # not one-hot
     checks = p.semantic_checks(x, y)
     assert failed_rows(checks, "inputs_one_hot") == [5]
@@ -433,6 +436,7 @@ def test_temporal_order_corruptions_are_caught():
     assert failed_rows(checks, "one_X_or_Y_in_each_window") == [1, 4]
     # row 1: no Y inside window 2 any more, so its input now reads as class 0
     assert failed_rows(checks, "target_is_class_of_pair") == [1, 3]
+    x[5] = row5  # a file stores token ids: a step that is not one-hot cannot even be written (encoding.Codec)
     message = rejected("temporal_order", 10, x, y)
     assert "check 'one_X_or_Y_in_each_window': 2 of 6 rows failed" in message
 

@@ -117,8 +117,11 @@ def test_a_uri_output_is_held_through_a_prefect_global_concurrency_limit(prefect
         assert f"Prefect global concurrency limit '{name}'" in refused.stdout
         with sweep.exclusive(uri):  # the same process again (the CLI, then its flow): re-entry, not a conflict
             pass
-    with get_client(sync_client=True) as client:
-        assert client.read_global_concurrency_limit_by_name(name).active_slots == 0
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client, pytest.raises(ObjectNotFound):
+        # released, then removed: one limit per output in use, none left behind by every output ever swept
+        client.read_global_concurrency_limit_by_name(name)
     held = other_process()
     assert held.returncode == 0 and held.stdout.strip() == "held", held.stdout + held.stderr[-3000:]
 
@@ -260,3 +263,28 @@ def test_progress_says_the_same_on_a_terminal_bar_and_in_log_lines(capsys):
         assert bar._status() == "1 failed, ETA ~25 s (cost model)"
         assert bar._bar.tasks[0].completed == 2 and bar._bar.tasks[0].total == 4
     assert [duration(s) for s in (0.2, 42, 300, 7200)] == ["1 s", "42 s", "5 min", "2.0 h"]
+
+
+def test_a_run_is_named_by_preset_and_date_and_links_a_report_in_an_object_store(prefect_api, monkeypatch):
+    """The compare flow's run name (flows.compare.run_name) reads the run's own parameters and scheduled time; a
+    report whose output has an http(s) address is published as a link artifact under the run's key."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.runtime import flow_run
+
+    from flows.compare import run_name
+    from tasks.artifacts import publish_report_link
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9/")
+
+    @flow(flow_run_name=run_name)
+    def named(preset: str = "smoke") -> tuple[str, str | None]:
+        return flow_run.name, publish_report_link("s3://bucket/run/report.html")
+
+    name, url = named()
+    assert re.fullmatch(r"smoke-\d{4}-\d{2}-\d{2}-\d{4}", name), name
+    assert url == "http://127.0.0.1:9/bucket/run/report.html"
+    with get_client(sync_client=True) as client:
+        artifact = client.read_latest_artifacts(limit=50)
+    links = [a for a in artifact if a.key == "rnnbench-report"]
+    assert links and f"({url})" in links[0].data  # Prefect stores a link artifact as Markdown: [text](url)

@@ -221,7 +221,12 @@ def test_markdown_and_html_say_the_same(full):
 def test_answer_comes_first_with_overview_and_horizon(full):
     first = full.sections[0]
     assert first.title == "Answer" and isinstance(first.blocks[0], report.FigureBlock)
-    assert first.blocks[0].name == "overview.png"
+    # led by the horizons (adding ran at several lengths), then the verdict overview
+    assert [b.name for b in first.blocks[:2]] == ["horizons.png", "overview.png"]
+    brackets = first.blocks[-1]
+    assert isinstance(brackets, report.Table) and "bracket" in brackets.caption
+    lstm = next(row for row in brackets.rows if row[0] == "lstm")
+    assert lstm[brackets.header.index("adding")].startswith("T=100")  # solved up to its longest length
     horizon = next(b for b in first.blocks if isinstance(b, report.Table))
     adding = horizon.header.index("adding")
     by_arch = {row[0]: row for row in horizon.rows}
@@ -341,30 +346,70 @@ def test_no_pyplot_anywhere_in_the_report():
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
-def test_reproduction_table_checks_each_published_point_that_ran():
-    from rnnbench.reproduction import REFERENCES, reproduction_table
-    from rnnbench.verdicts import summarize
+def test_reproduction_section_shows_every_card_with_its_source_n_differences_and_result():
+    from rnnbench.cards import CARDS, get_card
+    from tests.test_cards import card_rows
     from tests.test_verdicts import ADDING, frame, runs
 
-    at = dict(ADDING, seq_len=100)
-    solved = runs(at, [0.001, 0.002, 0.003], "lstm")  # steps_to_solve 500 in these rows: within 1.5 x 4k
-    table = {(r["problem"], r["seq_len"], r["arch"]): r for r in reproduction_table(summarize(frame(solved)))}
-    assert len(table) == len(REFERENCES)
-    assert table[("adding", 100, "lstm")]["result"] == "agrees"
-    assert table[("adding", 1000, "lstm")]["result"] == "not run"
-    at_1000 = dict(ADDING, seq_len=1000)
-    found = reproduction_table(summarize(frame(runs(at_1000, [0.001, 0.002, 0.17], "lstm"))))
-    lstm_1000 = next(r for r in found if (r["seq_len"], r["arch"]) == (1000, "lstm"))
-    assert lstm_1000["result"] == "disagrees" and lstm_1000["found"].startswith("solved (2 of 3 solved)")
-    # the report has the section when some reference point ran, or for the full preset (a subset says it ran none)
-    report_sections = [s.title for s in build_report(frame(solved)).sections]
-    assert "Reproduction of published results" in report_sections
+    card = get_card("batzner-adding-100-lstm")
+    section = next(s for s in build_report(card_rows(card, [0.001] * 3, 3_000)).sections
+                   if s.title == "Reproduction of published results")
+    rows = {r[0]: r for r in section.blocks[-1].rows}
+    assert len(rows) == len(CARDS)
+    assert rows[card.id][3] == "1 curve" and "clip_norm" in rows[card.id][4] and rows[card.id][-1] == "agrees"
+    assert rows[card.id][6].startswith("solved (3 of 3 solved), median 3,000 updates to solve")
+    assert rows["batzner-adding-1000-lstm"][-1] == "not run"
+    # a sweep that ran no card has no section, unless its preset holds the cards
     other = frame(runs(dict(ADDING, seq_len=50), [0.001, 0.002, 0.003], "lstm"))
     assert "Reproduction of published results" not in [s.title for s in build_report(other).sections]
-    full = build_report(other, preset="full")
-    section = next(s for s in full.sections if s.title == "Reproduction of published results")
-    assert "holds none of the published reference points" in section.blocks[0].text
-    assert all(row[-1] == "not run" for row in section.blocks[1].rows)
+    for preset in ("full", "reproduce"):
+        section = next(s for s in build_report(other, preset=preset).sections
+                       if s.title == "Reproduction of published results")
+        assert all(row[-1] == "not run" for row in section.blocks[-1].rows)
+
+
+def parity_report(eval_lens=(10, 40)):
+    """mingru and lstm on parity T=10 (both solve it there); at length 40 mingru solves it and lstm does not."""
+    metrics, curves = sweep_frames(archs=("mingru", "lstm"), lengths={"parity": [10]}, eval_lens=list(eval_lens),
+                                   failures=False)
+    longer = pl.col("eval_len") > pl.col("seq_len")
+    metrics = metrics.with_columns(
+        pl.when(longer & (pl.col("arch") == "mingru")).then(pl.lit(1.0)).otherwise(pl.col("test_metric"))
+        .alias("test_metric"))
+    metrics = metrics.with_columns(pl.when(longer).then(pl.col("test_metric") >= 0.99).otherwise(pl.col("solved"))
+                                   .alias("solved"))
+    metrics = metrics.with_columns(pl.when(longer).then(pl.when(pl.col("solved")).then(pl.lit("solved"))
+                                                        .otherwise(pl.lit("at_baseline")))
+                                   .otherwise(pl.col("outcome")).alias("outcome"))
+    return report.build(metrics, curves, CONFIG, ENVIRONMENT)
+
+
+def test_theory_beside_the_verdict_flags_a_solved_cannot_and_reads_an_unsolved_can_as_not_learned():
+    built = parity_report()
+    answer = next(s for s in built.sections if s.title == "Answer")
+    theory_table = next(b for b in answer.blocks if isinstance(b, report.Table) and "verdict at T" in b.header)
+    rows = {r[2]: r[-1] for r in theory_table.rows}
+    assert rows["mingru"].startswith("⚠ theory: cannot") and "a bug or a leak until shown otherwise" in rows["mingru"]
+    assert "at length 40: 3 of 3 seeds solved" in rows["mingru"]
+    assert "not learned at this budget" in rows["lstm"] and "theory: can " in rows["lstm"]
+    assert "cannot" not in rows["lstm"]
+    lead = next(b for b in answer.blocks if isinstance(b, report.Paragraph) and b.lead.startswith("Theory"))
+    assert "1 solved where theory says cannot: a bug or a leak" in lead.text
+    # the per-problem table carries the same reading beside each verdict
+    table = next(b for s in built.sections for p in s.subsections if p.title == "Problem: parity"
+                 for b in p.blocks if isinstance(b, report.Table) and "theory" in b.header)
+    column = table.header.index("theory")
+    assert sorted(r[column].split(";")[0] for r in table.rows) == [
+        "theory: can (parity beyond the training length)", "⚠ theory: cannot (parity beyond the training length)"]
+    for text in (built.markdown(), built.html()):
+        assert "a bug or a leak until shown otherwise" in text and "not learned at this budget" in text
+
+
+def test_theory_says_untested_without_longer_lengths_and_stays_out_of_unpredicted_problems():
+    built = parity_report(eval_lens=(10,))
+    assert "not tested here" in built.markdown() and "a bug or a leak" not in built.markdown()
+    plain = build(lengths={"adding": [10]})
+    assert "theory:" not in plain.markdown()
 
 
 def build_report(metrics, preset: str = "test"):
@@ -441,24 +486,6 @@ def test_learning_curve_median_carries_a_stopped_run_forward():
     caption = next(b.caption for s in build(lengths={"adding": [10]}).sections for p in (s, *s.subsections)
                    for b in p.blocks if isinstance(b, report.FigureBlock) and b.name == "curves_adding.png")
     assert "counts at its last value" in caption
-
-
-def test_stays_at_baseline_agrees_only_with_cells_that_learned_nothing():
-    from rnnbench.reproduction import reproduction_table
-    from rnnbench.verdicts import summarize
-    from tests.test_verdicts import ADDING, frame, runs
-
-    at_1000 = dict(ADDING, seq_len=1000)
-
-    def lstm_1000(values, se=0.001):
-        found = reproduction_table(summarize(frame(runs(at_1000, values, "lstm", se=se))))
-        return next(r for r in found if (r["seq_len"], r["arch"]) == (1000, "lstm"))
-
-    assert lstm_1000([0.12, 0.11, 0.13])["result"] == "disagrees"  # beats the baseline: it learned something
-    assert lstm_1000([0.166, 0.167, 0.166], se=0.01)["result"] == "agrees"
-    assert lstm_1000([0.2, 0.21, 0.19])["result"] == "agrees"  # worse than baseline
-    assert lstm_1000(["diverged"] * 3)["result"] == "agrees"
-    assert lstm_1000(["failed"] * 3)["result"] == "no result"
 
 
 def test_pairs_are_tabled_in_the_details_and_never_listed_in_the_findings(full):

@@ -97,6 +97,112 @@ def _problems(where: str, tree: ast.Module) -> list[str]:
     return problems
 
 
+# every module of the project: no private module or attribute of Ray, Prefect or torch, reached through a name bound
+# to one of them or to an object one of them returned (x = ray.get_runtime_context(); x.worker._mode)
+PRIVATE_CHECKED_LIBRARIES = (*LIBRARIES, "torch")
+PROJECT_SOURCES = sorted(path for package in ("flows", "tasks", "rnnbench", "schemas")
+                         for path in (ROOT / package).rglob("*.py"))
+
+
+def _library_objects(tree: ast.Module, libraries: tuple[str, ...]) -> set[str]:
+    """Names bound to a library's modules, or to what an expression on one of them gives (assignment, `with ... as`,
+    a for loop over one), followed through further assignments until nothing new is bound."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.asname or alias.name.split(".")[0] for alias in node.names
+                         if alias.name.split(".")[0] in libraries)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in libraries:
+            names.update(alias.asname or alias.name for alias in node.names)
+    while True:
+        bound = set(names)
+        for node in ast.walk(tree):
+            pairs = []
+            if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+                pairs = [(t, node.value) for t in (node.targets if isinstance(node, ast.Assign) else [node.target])]
+            elif isinstance(node, ast.NamedExpr):
+                pairs = [(node.target, node.value)]
+            elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+                pairs = [(node.optional_vars, node.context_expr)]
+            elif isinstance(node, ast.For | ast.comprehension):
+                pairs = [(node.target, node.iter)]
+            for target, value in pairs:
+                if _root_name(value) in names:
+                    bound.update(_bound_names(target))
+        if bound == names:
+            return names
+        names = bound
+
+
+def _bound_names(target: ast.AST) -> list[str]:
+    """The plain names an assignment target binds (`x`, `a, b`), not the objects whose attribute it sets."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Tuple | ast.List):
+        return [name for element in target.elts for name in _bound_names(element)]
+    return _bound_names(target.value) if isinstance(target, ast.Starred) else []
+
+
+def _private_reaches(where: str, tree: ast.Module, libraries: tuple[str, ...] = PRIVATE_CHECKED_LIBRARIES) -> list[str]:
+    problems = []
+    objects = _library_objects(tree, libraries)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            modules = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                       else [node.module or "", *(f"{node.module}.{alias.name}" for alias in node.names)])
+            for module in modules:
+                parts = module.split(".")
+                if parts[0] in libraries and any(map(_private, parts)):
+                    problems.append(f"{where}:{node.lineno} imports {module}")
+        elif isinstance(node, ast.Attribute) and _private(node.attr) and _root_name(node) in objects:
+            problems.append(f"{where}:{node.lineno} uses {ast.unparse(node)}")
+    return problems
+
+
+def test_the_project_reaches_no_private_ray_prefect_or_torch_interface():
+    problems = [problem for path in PROJECT_SOURCES
+                for problem in _private_reaches(str(path.relative_to(ROOT)), ast.parse(path.read_text()))]
+    assert problems == []
+
+
+# undocumented reaches the project once had, each with its public replacement: prefect-ray's _owns_ray (the task
+# runner tracks the Ray it started itself), prefect._internal's APILogWorker.drain_all (APILogHandler.flush()),
+# Ray's RAY_JOB_CONFIG_JSON_ENV_VAR (RAY_OVERRIDE_JOB_RUNTIME_ENV), get_runtime_context().worker.mode
+# (get_task_id())
+UNDOCUMENTED = ("_owns_ray", "prefect._internal", "RAY_JOB_CONFIG_JSON", "worker.mode", "drain_all")
+
+
+def test_no_undocumented_reach_the_project_once_had_is_back():
+    found = [f"{path.relative_to(ROOT)}:{number}: {line.strip()}" for path in PROJECT_SOURCES
+             for number, line in enumerate(path.read_text().splitlines(), 1) if any(u in line for u in UNDOCUMENTED)]
+    assert found == []
+
+
+def test_the_private_reach_checker_follows_objects_a_library_returned():
+    before = """
+import ray
+import torch as th
+from prefect.logging.handlers import APILogWorker
+from prefect._internal.concurrency import services
+context = ray.get_runtime_context()
+mode = context.worker.mode
+hidden = context._get_current_task_id()
+with th.no_grad() as grad:
+    grad._state
+APILogWorker._instances
+class Mine:
+    _own = 1
+Mine()._own
+self.layer = th.nn.Linear(2, 2)
+self._mine
+info = ray.init()
+node = info.address_info
+node._secret
+"""
+    flagged = {int(problem.split(":")[1].split()[0]) for problem in _private_reaches("before", ast.parse(before))}
+    assert flagged == {5, 8, 10, 11, 19}
+
+
 def test_runtime_uses_only_public_ray_and_prefect_interfaces():
     problems = [problem for where, tree in _programs() for problem in _problems(where, tree)]
     assert problems == []
@@ -119,8 +225,7 @@ SERVER_ENV = {"PREFECT__SERVER_EPHEMERAL": "1"}
 
 
 @pytest.mark.parametrize("address", [None, "local", "10.0.0.5:6379", "ray://10.0.0.5:10001"])
-def test_ray_init_arguments_are_public(address, monkeypatch):
-    monkeypatch.delenv("RAY_JOB_CONFIG_JSON_ENV_VAR", raising=False)
+def test_ray_init_arguments_are_public(address):
     kwargs = ray_start.ray_init_kwargs(address)
     assert [key for key in kwargs if key.startswith("_")] == []
 
@@ -413,3 +518,63 @@ def test_local_ray_and_api_listen_on_loopback_only_require_the_token_and_leave_n
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+# ---- the Prefect API named by the user's profile ---------------------------------------------------------------
+
+PROFILE_PROBE = """
+import json, os, sys
+from pathlib import Path
+from flows import compare_args, prefect_api
+
+checked = compare_args.preflight(["--preset", "smoke", "--out", sys.argv[1]])
+children = [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and
+            (p / "stat").read_text().rsplit(")", 1)[1].split()[1] == str(os.getpid())]
+print(json.dumps({"started": checked.api is not None, "children": children, "url": prefect_api.configured(),
+                  "workers": prefect_api.worker_env()}))
+"""
+
+
+def test_a_profile_set_api_url_is_used_and_no_local_api_is_started(tmp_path):
+    """`prefect config set PREFECT_API_URL=...` (or `prefect cloud login`) writes the active profile, not the
+    environment: the CLI reads it as Prefect does, starts no API of its own, and hands URL and key to Ray's
+    workers (a worker on another node has no profile)."""
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    url = "http://10.1.2.3:4200/api"
+    (home / "profiles.toml").write_text(
+        f'active = "team"\n\n[profiles.team]\nPREFECT_API_URL = "{url}"\nPREFECT_API_KEY = "pnu_test"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    result = subprocess.run([sys.executable, "-c", PROFILE_PROBE, str(tmp_path / "out")], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-4000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["started"] is False and seen["children"] == [], seen
+    assert "local Prefect API starting" not in result.stderr
+    assert seen["url"] == url
+    assert seen["workers"]["PREFECT_API_URL"] == url and seen["workers"]["PREFECT_API_KEY"] == "pnu_test"
+
+
+# ---- dependency floors that match what the code calls ----------------------------------------------------------
+
+# what the code calls, and the first release that has it (read off the released wheels, 2026-12-04): Prefect's
+# concurrency(holder=...) and ConcurrencyLeaseHolder (rnnbench/sweep.py) are in 3.4.19, not 3.4.18; prefect-ray's
+# RayTaskRunner leaves a Ray it did not start running from 0.5.0 (0.4.5 shuts down any; flows/task_runner.py);
+# Ray's token authentication (flows/ray_start.py) from 2.52
+FLOORS = {"prefect": (3, 4, 19), "prefect-ray": (0, 5), "ray": (2, 52)}
+
+
+def test_dependency_floors_are_the_releases_that_have_what_the_code_calls():
+    import re
+    import tomllib
+
+    requirements = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    floors = {}
+    for requirement in requirements:
+        match = re.fullmatch(r"([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?>=([0-9.]+).*", requirement.replace(" ", ""))
+        if match:
+            floors[match[1].lower()] = tuple(int(part) for part in match[2].split("."))
+    for name, floor in FLOORS.items():
+        assert floors.get(name, ()) >= floor, f"{name}: pyproject.toml allows {floors.get(name)}, the code needs " \
+                                               f"{floor}"

@@ -44,12 +44,27 @@ def test_long_jobs_get_a_task_each_longest_first():
 
 def test_no_jobs_no_chunks():
     assert scheduling.chunk_jobs([], 4) == []
-    assert scheduling.chunk_datasets([], 4) == []
+    assert scheduling.chunk_datasets([]) == []
 
 
-@pytest.mark.parametrize("workers", [1, 2, 5, 100])
-def test_dataset_files_spread_over_at_most_the_workers(workers):
+@pytest.mark.parametrize("budget", [1, 500_000, 8_000_000, 10**12])
+def test_dataset_tasks_follow_the_work_not_the_cluster(budget):
+    """Every file in exactly one task; no task over the budget unless it holds one file alone; as few tasks as the
+    budget allows for these sizes (one per file at a budget below every file, one in all above their sum)."""
     datasets = from_preset("seed", out="/tmp/unused", seeds=2).datasets()
-    chunks = scheduling.chunk_datasets(datasets, workers)
-    assert len(chunks) == min(workers, len(datasets))
+    chunks = scheduling.chunk_datasets(datasets, budget)
     assert Counter(d for chunk in chunks for d in chunk) == Counter(datasets)
+    sizes = [sum(d.n_rows * d.seq_len for d in chunk) for chunk in chunks]
+    assert all(size <= budget or len(chunk) == 1 for size, chunk in zip(sizes, chunks, strict=True))
+    total = sum(d.n_rows * d.seq_len for d in datasets)
+    if budget == 1:
+        assert len(chunks) == len(datasets)
+    if budget >= total:
+        assert len(chunks) == 1
+    # as few as the budget allows: no two tasks could have been one
+    assert all(a + b > budget for i, a in enumerate(sizes) for b in sizes[i + 1:])
+
+
+def test_the_full_preset_is_generated_as_many_tasks_whatever_the_cluster_has_now():
+    chunks = scheduling.chunk_datasets(from_preset("full", out="/tmp/unused").datasets())
+    assert len(chunks) > 100  # an autoscaler sees this demand; a CPU-0 head alone once meant one task

@@ -98,12 +98,15 @@ def test_epochs_cover_every_sequence_in_a_new_order_each_time(tmp_path):
     assert Batches(Dataset(x=x, y=x, meta={}), 5, 3).get(3, "cpu")[0].tolist() == batches.get(3, "cpu")[0].tolist()
 
 
-def test_default_training_set_fits_one_file_of_256_mb():
-    # adding at T=1000: 8 + 4 x (2000 + 1) bytes a row, so 33,504 rows fit in 256 MiB, far below 20,000 x 64
+def test_default_training_set_is_read_at_most_ten_times():
+    # adding at T=1000: 8 + 4 x (2000 + 1) bytes a row; 256 MiB would hold 33,504 rows (38 epochs of 20,000 x 64),
+    # so the default is the 128,000 rows of 10 epochs (1 GiB)
     n = sizing.auto_n_train("adding", 1000, 20_000, 64)
-    assert n == sizing.TRAIN_FILE_BYTES // sizing.row_bytes("adding", 1000) == 33_504
-    assert n * sizing.row_bytes("adding", 1000) <= 256 * 2**20
+    assert sizing.row_bytes("adding", 1000) == 8 + 4 * 2001
+    assert n == 128_000 and sizing.epochs(20_000, 64, n) == sizing.MAX_EPOCHS
     assert sizing.auto_n_train("adding", 50, 500, 64) == 500 * 64  # small: every update sees fresh sequences
+    # copy_sequence at T=1000 stores 1020 int8 ids and 1020 int8 classes a row, not 1020 x 10 one-hot floats
+    assert sizing.row_bytes("copy_sequence", 1000) == 8 + 1020 + 1020
 
 
 def test_length_generalisation_scores_the_chosen_model_on_each_lengths_test_set(tmp_path):

@@ -85,17 +85,22 @@ def _lru_ring(values: dict[str, Value | None]) -> None:
 
 ARCHS: dict[str, Arch] = {
     "rnn_tanh": Arch("rnn_tanh", _classic("rnn_tanh"), "Elman 1990; torch.nn.RNN(nonlinearity='tanh')",
-                     _CLASSIC_OPTIONS, ("default", "orthogonal")),
+                     _CLASSIC_OPTIONS, ("default", "orthogonal"), family="dense_nonlinear"),
     "rnn_relu": Arch("rnn_relu", _classic("rnn_relu"), "torch.nn.RNN(nonlinearity='relu'); IRNN init: Le et al. 2015",
-                     _CLASSIC_OPTIONS, ("default", "orthogonal", "identity")),
-    "gru": Arch("gru", _classic("gru"), "Cho et al. 2014; torch.nn.GRU", _CLASSIC_OPTIONS, ("default", "orthogonal")),
+                     _CLASSIC_OPTIONS, ("default", "orthogonal", "identity"), family="dense_relu"),
+    "gru": Arch("gru", _classic("gru"), "Cho et al. 2014; torch.nn.GRU", _CLASSIC_OPTIONS, ("default", "orthogonal"),
+                family="dense_nonlinear"),
     "lstm": Arch("lstm", _classic("lstm"), "Hochreiter & Schmidhuber 1997; torch.nn.LSTM",
-                 _CLASSIC_OPTIONS | {"proj_size", "forget_bias"}, ("default", "orthogonal"), _LSTM_OPTIONS),
-    "indrnn": Arch("indrnn", _indrnn, "Li et al. 2018, IndRNN, arXiv:1803.04831", arch_options=_INDRNN_OPTIONS),
-    "mingru": Arch("mingru", _mingru, "Feng et al. 2024, Were RNNs All We Needed?, arXiv:2410.01201"),
-    "minlstm": Arch("minlstm", _minlstm, "Feng et al. 2024, Were RNNs All We Needed?, arXiv:2410.01201"),
+                 _CLASSIC_OPTIONS | {"proj_size", "forget_bias"}, ("default", "orthogonal"), _LSTM_OPTIONS,
+                 family="dense_nonlinear"),
+    "indrnn": Arch("indrnn", _indrnn, "Li et al. 2018, IndRNN, arXiv:1803.04831", arch_options=_INDRNN_OPTIONS,
+                   family="diagonal_relu"),
+    "mingru": Arch("mingru", _mingru, "Feng et al. 2024, Were RNNs All We Needed?, arXiv:2410.01201",
+                   family="diagonal_positive"),
+    "minlstm": Arch("minlstm", _minlstm, "Feng et al. 2024, Were RNNs All We Needed?, arXiv:2410.01201",
+                    family="diagonal_positive"),
     "lru": Arch("lru", _lru, "Orvieto et al. 2023, Resurrecting RNNs for Long Sequences, arXiv:2303.06349",
-                arch_options=_LRU_OPTIONS, check_options=_lru_ring),
+                arch_options=_LRU_OPTIONS, check_options=_lru_ring, family="diagonal_time_invariant"),
 }
 
 

@@ -112,6 +112,20 @@ class Arch:
     recurrent_inits: tuple[str, ...] = ("default",)
     arch_options: tuple[ArchOption, ...] = ()
     check_options: Callable[[dict[str, Value | None]], None] | None = None
+    # what expressivity results know it as (rnnbench.theory reads it; FAMILIES says what each means); "" for none
+    family: str = ""
 
 
-__all__ = ["Arch", "ArchOption", "RunShape", "Value"]
+# the recurrence families rnnbench.theory's predictions name; an arch declares one (or "": no prediction applies)
+FAMILIES = {
+    "dense_nonlinear": "a dense recurrence through a saturating nonlinearity (tanh RNN, GRU, LSTM)",
+    "dense_relu": "a dense recurrence through a ReLU",
+    "diagonal_relu": "a diagonal (element-wise) recurrence through a ReLU (IndRNN)",
+    "diagonal_positive": "a recurrence linear in the state, diagonal, input-dependent, with eigenvalues (gates) in "
+                         "(0, 1) (minGRU, minLSTM)",
+    "diagonal_time_invariant": "a recurrence linear in the state, diagonal and input-independent, with complex "
+                               "eigenvalues inside the unit circle (LRU)",
+}
+
+
+__all__ = ["FAMILIES", "Arch", "ArchOption", "RunShape", "Value"]

@@ -12,6 +12,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from rnnbench.archs.spec import ArchOption, Value
+    from rnnbench.encoding import Codec
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,25 @@ class DefaultGrid:
     steps: int
     n_val: int | None = None
     n_test: int | None = None
+    # a problem pre-registered with variable-length training and scoring at longer lengths (parity): the shortest
+    # training length (0: fixed length) and the lengths it is scored at ('4x': 4 times the training T)
+    min_len: int = 0
+    eval_lens: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StorageLayout:
+    """How a dataset file stores a problem's x and y (rnnbench.encoding): "float32" (as generated; the default, so
+    a problem that declares nothing, a plugin's, keeps float32 storage), "one_hot" (each step's hot index, -1 for
+    an all-zero step) or "int" (integer values within `x_range` / `y_range`: class indices, bits). Decoding gives
+    back the generated float32 arrays exactly (tests/test_datasets.py checks every registered problem)."""
+
+    x: str = "float32"
+    y: str = "float32"
+
+
+# the layout of a token problem: one-hot inputs, class-index targets
+TOKENS = StorageLayout(x="one_hot", y="int")
 
 
 def one_hot(ids: np.ndarray, k: int) -> np.ndarray:
@@ -142,6 +162,11 @@ class Problem:
     rule_metric: ClassVar[str | None] = None
     # the lengths `full` runs, where the problem's sources use others than full's 50..1000 (None: those)
     full_lengths: ClassVar[tuple[int, ...] | None] = None
+    # which scored length a run's outcome and its cell's verdict read: "trained" (the training T, on the run's own
+    # test set) or "longest" (the longest length it was scored at: parity, pre-registered as length generalisation)
+    verdict_at: ClassVar[Literal["trained", "longest"]] = "trained"
+    # how its dataset files store x and y (StorageLayout: float32 unless declared)
+    storage: ClassVar[StorageLayout] = StorageLayout()
     # the problem's own settings (`--problem-option PROBLEM.KEY=VALUE`), each a keyword of its constructor with the
     # source's default; the registry holds the instance with every default
     problem_options: ClassVar[tuple[ProblemOption, ...]] = ()
@@ -184,8 +209,15 @@ class Problem:
 
     @property
     def target_width(self) -> int:
-        """Columns of y per target step: output_size, or 1 for "ce" (the class index, stored as float32)."""
+        """Columns of y per target step: output_size, or 1 for "ce" (the class index)."""
         return 1 if self.loss == "ce" else self.output_size
+
+    def codecs(self) -> dict[str, Codec]:
+        """The x and y columns' encodings as its files store them (the declared `storage`)."""
+        from rnnbench.encoding import Codec
+
+        return {"x": Codec(self.storage.x, self.input_size, *self.x_range),
+                "y": Codec(self.storage.y, self.target_width, *self.y_range)}
 
     def check_seq_len(self, seq_len: int) -> None:
         """Raise ValueError naming the bad value and what is allowed."""

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from rnnbench.problems.base import (
+    TOKENS,
     DefaultGrid,
     Problem,
     decode_one_hot,
@@ -38,6 +39,7 @@ class CopySequence(Problem):
     """
 
     name = "copy_sequence"
+    storage = TOKENS
     blank, delimiter = 0, 9
     n_symbols = 10  # symbols to recall
     data_classes = 8  # data symbols 1..8

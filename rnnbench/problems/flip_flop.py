@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnbench.problems.base import DefaultGrid, Problem, ProblemOption, decode_one_hot, one_hot
+from rnnbench.problems.base import TOKENS, DefaultGrid, Problem, ProblemOption, decode_one_hot, one_hot
 
 WRITE, IGNORE, READ, BIT0, BIT1 = range(5)  # the one-hot channels: instructions w, i, r, then bits 0, 1
 
@@ -34,6 +34,7 @@ class FlipFlop(Problem):
     """
 
     name = "flip_flop"
+    storage = TOKENS
     problem_options = (
         ProblemOption("p_i", float, 0.8, "FFL(0.8), the source's training distribution (p_w = p_r = 0.1)",
                       low=0.0, high=1.0, high_open=True),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnbench.problems import groups
-from rnnbench.problems.base import DefaultGrid, Problem, ProblemOption, decode_one_hot, one_hot
+from rnnbench.problems.base import TOKENS, DefaultGrid, Problem, ProblemOption, decode_one_hot, one_hot
 
 
 class GroupWord(Problem):
@@ -31,6 +31,7 @@ class GroupWord(Problem):
     """
 
     name = "group_word"
+    storage = TOKENS
     problem_options = (
         ProblemOption("group", str, "s3", "s3: the smallest non-abelian group, so a run tells tracking an order "
                       "from counting; z2 and a5/s5 carry theory's predictions (docs/PROBLEMS.md)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnbench.problems.base import DefaultGrid, Problem, ProblemOption, decode_one_hot, one_hot
+from rnnbench.problems.base import TOKENS, DefaultGrid, Problem, ProblemOption, decode_one_hot, one_hot
 
 
 class MQAR(Problem):
@@ -33,6 +33,7 @@ class MQAR(Problem):
     """
 
     name = "mqar"
+    storage = TOKENS
     problem_options = (
         ProblemOption("vocab", int, 64, "one-hot input, so far below Zoology's 8,192; even: half keys, half values",
                       low=4, high=1024),

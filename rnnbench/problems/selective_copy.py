@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnbench.problems.base import DefaultGrid, Problem, decode_one_hot, one_hot
+from rnnbench.problems.base import TOKENS, DefaultGrid, Problem, decode_one_hot, one_hot
 
 
 class SelectiveCopy(Problem):
@@ -30,6 +30,7 @@ class SelectiveCopy(Problem):
     """
 
     name = "selective_copy"
+    storage = TOKENS
     filler, marker = 0, 15
     n_tokens = 16  # tokens to recall
     data_classes = 14  # tokens 1..14
@@ -44,7 +45,11 @@ class SelectiveCopy(Problem):
     baseline_value = 1.0 / data_classes
     threshold = 0.99
     rule_metric = f"per-token test accuracy at the {n_tokens} query steps"
-    default_grid = DefaultGrid(seq_lens=(32,), hidden_size=64, steps=1000)
+    # a context at least 4x the tokens (>= 64), so that most of it is filler to skip: at T = 16 the tokens fill it
+    # and the problem is a plain delayed copy; full runs the lengths of 50..1000 that have such filler
+    filler_factor = 4
+    default_grid = DefaultGrid(seq_lens=(64,), hidden_size=64, steps=1000)
+    full_lengths = (100, 200, 500, 1000)
 
     def input_steps(self, seq_len):
         return seq_len + self.n_tokens

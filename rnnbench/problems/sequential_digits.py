@@ -6,7 +6,7 @@ import functools
 
 import numpy as np
 
-from rnnbench.problems.base import DefaultGrid, Problem
+from rnnbench.problems.base import DefaultGrid, Problem, StorageLayout
 
 N_IMAGES = 1797  # sklearn.datasets.load_digits
 SIDE = 8
@@ -76,6 +76,7 @@ class SequentialDigits(Problem):
     """
 
     name = "sequential_digits"
+    storage = StorageLayout(y="int")  # real-valued pixels kept as float32; the class index as int
     length_generalises = False  # 64 pixels: there is no other length
     permuted = False
     input_size = 1

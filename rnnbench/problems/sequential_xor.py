@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnbench.problems.base import DefaultGrid, Problem
+from rnnbench.problems.base import DefaultGrid, Problem, StorageLayout
 
 
 class SequentialXor(Problem):
@@ -18,6 +18,7 @@ class SequentialXor(Problem):
     """
 
     name = "sequential_xor"
+    storage = StorageLayout(x="int", y="int")  # bits in and out
     input_size = 1
     output_size = 1
     target_kind = "per_step"

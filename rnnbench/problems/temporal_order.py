@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnbench.problems.base import DefaultGrid, Problem, decode_one_hot, one_hot
+from rnnbench.problems.base import TOKENS, DefaultGrid, Problem, decode_one_hot, one_hot
 
 SYMBOLS = ("a", "b", "c", "d", "B", "E", "X", "Y")  # one-hot index = position here
 A, B, E, X, Y = 0, 4, 5, 6, 7
@@ -36,6 +36,7 @@ class TemporalOrder(Problem):
     """
 
     name = "temporal_order"
+    storage = TOKENS
     input_size = len(SYMBOLS)
     output_size = 4
     target_kind = "last"
