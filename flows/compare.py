@@ -330,7 +330,8 @@ def job_resources(config: CompareConfig, logger) -> tuple[dict, int]:
     if missing:
         logger.warning("no node offers %s now: the jobs wait until one joins (an autoscaling cluster starts one "
                        "for them)", ", ".join(f"{k}={v:g}" for k, v in missing.items()))
-    logger.info("each job asks Ray for %s", ", ".join(f"{k}={v:g}" for k, v in shape.items()))
+    logger.info("each job asks Ray for %s", ", ".join(f"{k}={v / 2**20:,.0f} MiB" if k == "memory" else f"{k}={v:g}"
+                                                     for k, v in shape.items()))
     slots = min(int(available.get(name, 0) // amount) for name, amount in shape.items())
     options = {"num_cpus": config.cpus_per_job}
     if gpus:
