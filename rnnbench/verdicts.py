@@ -23,7 +23,7 @@ INTERVAL_LEVEL = 0.95
 SOLVED_SHARE = 2 / 3
 # what makes a cell: a verdict is over seeds only, every other setting that can be swept stays apart
 SETTINGS = ("lr", "hidden_size", "min_len", "num_layers", "bidirectional", "dropout", "bias", "proj_size",
-            "forget_bias", "recurrent_init", "steps", "batch_size")
+            "forget_bias", "recurrent_init", "steps", "batch_size", "clip_norm")
 CELL = ("problem", "seq_len", "arch", *SETTINGS)
 # each arch's own options (--arch-option) are recorded in opt_<arch>_<key> columns, null on other archs' rows;
 # runs that differ in one are different cells too

@@ -11,7 +11,7 @@ from schemas.metrics import _OPTIONS, _option_field
 # the settings columns, typed as in the metrics; lr is null where it differs between a cell's lengths (tuned)
 SETTING_TYPES = {"min_len": int, "hidden_size": int, "num_layers": int, "bidirectional": bool, "dropout": float,
                  "bias": bool, "proj_size": int, "forget_bias": float, "recurrent_init": str, "lr": float,
-                 "steps": int, "batch_size": int}
+                 "steps": int, "batch_size": int, "clip_norm": float}
 
 
 class _Horizon(pap.DataFrameModel):
@@ -63,7 +63,8 @@ class _Horizon(pap.DataFrameModel):
 
 def _setting_field(name: str) -> pap.Field:
     bounds = {"min_len": {"ge": 0}, "hidden_size": {"ge": 1}, "num_layers": {"ge": 1}, "proj_size": {"ge": 0},
-              "lr": {"gt": 0}, "steps": {"ge": 1}, "batch_size": {"ge": 1}, "dropout": {"ge": 0, "lt": 1}}
+              "lr": {"gt": 0}, "steps": {"ge": 1}, "batch_size": {"ge": 1}, "dropout": {"ge": 0, "lt": 1},
+              "clip_norm": {"gt": 0}}
     # null where the setting differs between the lengths of one (problem, arch) (a rate tuned per length)
     return pap.Field(nullable=True, **bounds.get(name, {}))
 

@@ -43,6 +43,7 @@ class _Settings(pap.DataFrameModel):
     lr: float = pap.Field(gt=0)
     steps: int = pap.Field(ge=1)
     batch_size: int = pap.Field(ge=1)
+    clip_norm: float = pap.Field(gt=0)  # gradient-norm clipping: runs that clip differently are different cells
 
 
 def _option_field(option: ArchOption) -> pap.Field:
@@ -83,7 +84,6 @@ class Metrics(RunKey, CellKey):
     # rest (null: a row from before roles, reported)
     role: str = pap.Field(nullable=True, isin=["tune", "report"])
     steps_done: int = pap.Field(ge=0)
-    clip_norm: float = pap.Field(gt=0)
     n_train: int = pap.Field(ge=1)
     n_val: int = pap.Field(ge=1)
     n_test: int = pap.Field(ge=1)
