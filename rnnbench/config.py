@@ -244,9 +244,18 @@ class ProblemGrid(BaseModel):
     model: ModelOptions | None = Field(None, description="this grid's model options; None: the config's")
     eval_lens: list[str] | None = Field(None, description="this grid's evaluation lengths; None: the config's")
     tier: Literal["cpu", "gpu"] = Field("cpu", description="gpu: run only when the config's tier is gpu (--tier gpu)")
+    match: str | None = Field(None, description="this grid's iso-size race, as CompareConfig.match ('state=256'); "
+                              "the config's match, where given, replaces it; None: hidden_size for every arch")
     horizon: HorizonSearch | None = Field(None, description="a horizon search (--horizon): the lengths run are "
                                           "chosen round by round from the verdicts (rnnbench/horizon.py), from "
                                           "horizon.start; seq_lens is then not read")
+
+    @field_validator("match")
+    @classmethod
+    def _match_form(cls, match):
+        if match is not None:
+            parse_match_targets(match)
+        return match
 
     @model_validator(mode="after")
     def _search_defined(self):
@@ -447,8 +456,8 @@ class CompareConfig(BaseModel):
                 grid_stage = [] if self.tunes() and rates is None else [(grid.lr, s, "report")
                                                                         for s in range(self.seeds)]
             sizes = [{arch: grid.hidden_size for arch in archs}]
-            if self.match:  # one hidden size per arch for each target
-                kind, targets = parse_match_targets(self.match)
+            if match := self.match or grid.match:  # one hidden size per arch for each target
+                kind, targets = parse_match_targets(match)
                 sizes = [matched_hidden_sizes(f"{kind}={target}", grid.problem, archs, model, settings)
                          for target in targets]
             wanted = grid.lengths() if lengths is None else sorted(
@@ -623,18 +632,27 @@ def _defined_at(problem: str, seq_len: int) -> bool:
     return True
 
 
+FULL_STATE = "state=256"
+
+
 def _full_grids() -> list[ProblemGrid]:
     # every registered problem (plugins' included) at the lengths its sources use where it declares them
     # (`Problem.full_lengths`), else at each length of FULL_LENGTHS it is defined at, else at its own (the digits'
     # 64 pixels); each at its default settings (a sweep runs one setting of each). Budgets from the published
     # reference points (PROBLEMS.md): LSTM needs ~4k updates at T=100 and ~10k at T=500 on adding and fails
-    # T=1000 in 20k, so every length gets 20k updates (early stop ends solved runs)
+    # T=1000 in 20k, so every length gets 20k updates (early stop ends solved runs). Capacity is matched by state
+    # size, not parameters: what a memory problem stresses is what the recurrence carries from step to step (the
+    # axis on which Zoology finds recall failing), and a parameter race cannot be run here at all (IndRNN's
+    # diagonal recurrence has ~(inputs + outputs + 2) parameters per unit: 50k parameters on adding would need
+    # ~10k units, far past MAX_HIDDEN). state=256: the LSTM (h and c) at 128 units, as in the sources; the others
+    # at the size that carries as many numbers
     grids = []
     for name in sorted(PROBLEMS, key=lambda name: name != FULL_FIRST):
         grid = ProblemGrid.default(name)
         declared = get_problem(name).full_lengths  # the lengths its sources use (group_word, mqar, flip_flop)
         lengths = list(declared or [t for t in FULL_LENGTHS if _defined_at(name, t)] or grid.seq_lens)
-        grids.append(grid.model_copy(update={"seq_lens": lengths, "hidden_size": 128, "steps": 20_000}))
+        grids.append(grid.model_copy(update={"seq_lens": lengths, "hidden_size": 128, "steps": 20_000,
+                                             "match": FULL_STATE}))
     return grids
 
 

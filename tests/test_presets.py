@@ -61,6 +61,23 @@ def test_several_state_targets_run_every_arch_at_each():
     assert both == {("gru", 64), ("gru", 256), ("lstm", 32), ("lstm", 128)}
 
 
+def test_full_matches_its_own_grids_by_state_and_keeps_each_cards_setting():
+    """full's own grids race at equal state size (the LSTM's h and c at 128 units, the rest at 256); a card's grid keeps
+    the hidden size its source ran; a --match given by the user replaces both."""
+    from rnnbench.cards import CARDS
+
+    runs = from_preset("full", out="/tmp/unused").runs()
+    own = {(r.problem, r.arch): r.hidden_size for r in runs if r.clip_norm == 1.0 and r.batch_size == 64}
+    assert own[("adding", "lstm")] == 128 and own[("adding", "gru")] == 256 and own[("mqar", "indrnn")] == 256
+    for (problem, arch), hidden in own.items():
+        assert model_size("state", arch, problem, hidden, from_preset("full").model) == 256
+    gpu = from_preset("full", tier="gpu").every_stage()  # a card's own rate is not tuned: its runs are reported ones
+    for card in CARDS:
+        assert any(r.problem == card.problem and r.arch == card.run.arch and r.hidden_size == card.run.hidden_size
+                   and r.seq_len == card.run.seq_len for r in gpu), card.id
+    assert {r.hidden_size for r in from_preset("full", match="state=64").runs() if r.arch == "lstm"} == {32}
+
+
 def test_match_counts_the_arch_options_a_run_builds_with():
     """lru.state_size=N changes LRU's parameter count (4NH + 3N per block instead of 4H^2 + 3H): the race
     counts the model each run builds, and refuses a state race that the option has fixed."""
