@@ -520,12 +520,13 @@ def _reproduction(data: Data, preset: str | None = None) -> Section | None:
         "tolerance ('at most x': at most x plus it). Pre-registered in "
         f"{RULES_DOC}, section Agreement rules.", lead="Agreement rules:")
     return Section("Reproduction of published results", [lead, rules, Table(
-        ["card", "claim", "source", "source's n", "setting differences", "verified", "this run found", "result"],
-        [[r["card_id"], r["claim"], f"{r['source']}; {r['where']}; {r['url']}", r["source_n"], r["differences"],
-          r["verified"], r["found"], r["result"]] for r in rows],
+        ["card", "claim", "result", "this run found", "source's n", "source", "setting differences", "verified"],
+        [[r["card_id"], r["claim"], r["result"], r["found"], r["source_n"], f"{r['source']}; {r['where']}; {r['url']}",
+          r["differences"], r["verified"]] for r in rows],
+        # the answer (result, found) before the long provenance columns: a narrow screen scrolls to those
         caption=f"Each reproduction card of {RULES_DOC} against the runs of this sweep with the card's settings "
                 "(arch, T, hidden size, rate, batch, clipping, layers, forget bias, budget).",
-        columns=["id", "", "", "", "", "", "", "verdict"])])
+        columns=["id", "", "verdict", "", "", "", "", ""])])
 
 
 def _cell_key(data: Data) -> list[str]:

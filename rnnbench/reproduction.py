@@ -40,8 +40,9 @@ def judge(card: Card, metrics: pl.DataFrame) -> tuple[str, str]:
     rows = card_runs(card, metrics)
     own = verdicts.in_distribution(rows)
     if not own.height:
-        where = "the gpu tier (--tier gpu)" if card.tier == "gpu" else "this sweep"
-        return f"not run in {where}", "not run"
+        if card.tier == "gpu":
+            return "not run: a gpu-tier card, run with --tier gpu", "not run"
+        return "not run in this sweep", "not run"
     if not own.filter(pl.col("status") != "failed").height:  # a diverged run is a result: the worst one
         return f"all {own.height} runs failed (infrastructure)", "not run"
     if card.kind in ("accuracy_at_least", "accuracy_at_most"):

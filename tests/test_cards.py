@@ -140,7 +140,7 @@ def test_runs_with_other_settings_are_not_the_cards():
     other = card_rows(card, [0.001] * 3, 1_000).with_columns(pl.lit(64).alias("batch_size"))
     assert judge(card, other) == ("not run in this sweep", "not run")
     gpu = get_card("batzner-adding-1000-lstm")
-    assert judge(gpu, other) == ("not run in the gpu tier (--tier gpu)", "not run")
+    assert judge(gpu, other) == ("not run: a gpu-tier card, run with --tier gpu", "not run")
 
 
 # ---- reproduction.parquet ---------------------------------------------------------------------------------------

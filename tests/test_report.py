@@ -356,16 +356,17 @@ def test_reproduction_section_shows_every_card_with_its_source_n_differences_and
                    if s.title == "Reproduction of published results")
     rows = {r[0]: r for r in section.blocks[-1].rows}
     assert len(rows) == len(CARDS)
-    assert rows[card.id][3] == "1 curve" and "clip_norm" in rows[card.id][4] and rows[card.id][-1] == "agrees"
-    assert rows[card.id][6].startswith("solved (3 of 3 solved), median 3,000 updates to solve")
-    assert rows["batzner-adding-1000-lstm"][-1] == "not run"
+    # card, claim, result, found, source's n, source, differences, verified: the answer first
+    assert rows[card.id][4] == "1 curve" and "clip_norm" in rows[card.id][6] and rows[card.id][2] == "agrees"
+    assert rows[card.id][3].startswith("solved (3 of 3 solved), median 3,000 updates to solve")
+    assert rows["batzner-adding-1000-lstm"][2] == "not run"
     # a sweep that ran no card has no section, unless its preset holds the cards
     other = frame(runs(dict(ADDING, seq_len=50), [0.001, 0.002, 0.003], "lstm"))
     assert "Reproduction of published results" not in [s.title for s in build_report(other).sections]
     for preset in ("full", "reproduce"):
         section = next(s for s in build_report(other, preset=preset).sections
                        if s.title == "Reproduction of published results")
-        assert all(row[-1] == "not run" for row in section.blocks[-1].rows)
+        assert all(row[2] == "not run" for row in section.blocks[-1].rows)
 
 
 def parity_report(eval_lens=(10, 40)):
