@@ -56,11 +56,12 @@ def configured_env() -> dict[str, str]:
     node, which has neither this environment nor this user's profile, needs to report to the same API."""
     from prefect.settings import get_current_settings
 
+    # each from the environment where it is set there, as configured() does: Prefect reads its settings when it is
+    # imported, so a variable set (or changed) in this process since is not in them yet, and it wins in Prefect too
     api = get_current_settings().api
-    env = {"PREFECT_API_URL": api.url} if api.url else {}
-    if api.key is not None:
-        env["PREFECT_API_KEY"] = api.key.get_secret_value()
-    return env
+    url = os.environ.get("PREFECT_API_URL") or api.url
+    key = os.environ.get("PREFECT_API_KEY") or (api.key.get_secret_value() if api.key is not None else None)
+    return {**({"PREFECT_API_URL": url} if url else {}), **({"PREFECT_API_KEY": key} if key else {})}
 
 
 @contextmanager

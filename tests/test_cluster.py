@@ -86,8 +86,10 @@ def test_ray_cluster_launcher_config_is_valid_and_safe():
 def test_kuberay_manifest_has_gpu_workers_and_token_auth():
     import yaml
 
-    manifest = yaml.safe_load((ROOT / "deploy" / "kuberay-raycluster.yaml").read_text())
-    assert manifest["apiVersion"] == "ray.io/v1" and manifest["kind"] == "RayCluster"
+    # the file also defines the ServiceAccount and the Prefect server the cluster names (tests/test_kuberay.py)
+    docs = [d for d in yaml.safe_load_all((ROOT / "deploy" / "kuberay-raycluster.yaml").read_text()) if d]
+    (manifest,) = [d for d in docs if d["kind"] == "RayCluster"]
+    assert manifest["apiVersion"] == "ray.io/v1"
     spec = manifest["spec"]
     head = spec["headGroupSpec"]
     assert head["rayStartParams"]["dashboard-host"] == "127.0.0.1"
@@ -95,12 +97,14 @@ def test_kuberay_manifest_has_gpu_workers_and_token_auth():
     gpu_groups = [g for g in spec["workerGroupSpecs"]
                   if any("nvidia.com/gpu" in c["resources"]["limits"] for c in g["template"]["spec"]["containers"])]
     assert gpu_groups, "no GPU worker group"
-    containers = head["template"]["spec"]["containers"] + [
+    # token auth through spec.authOptions, which KubeRay turns into every Ray container's RAY_AUTH_MODE and
+    # RAY_AUTH_TOKEN (and the autoscaler's): no Ray container sets them itself, so none holds a token of its own
+    assert spec["authOptions"] == {"mode": "token", "secretName": "rnnbench-ray-token"}
+    ray_containers = [c for c in head["template"]["spec"]["containers"] if c["name"] == "ray-head"] + [
         c for g in spec["workerGroupSpecs"] for c in g["template"]["spec"]["containers"]]
-    for container in containers:
-        env = {e["name"]: e for e in container["env"]}
-        assert env["RAY_AUTH_MODE"]["value"] == "token"
-        assert "secretKeyRef" in env["RAY_AUTH_TOKEN"]["valueFrom"], "the token must come from a secret"
+    assert ray_containers
+    for container in ray_containers:
+        assert not {e["name"] for e in container.get("env", [])} & {"RAY_AUTH_TOKEN"}, container["name"]
 
 
 # ---- the cluster -------------------------------------------------------------------------------------------
