@@ -221,6 +221,13 @@ class RunSpec(BaseModel):
             raise ValueError(f"eval_every={self.eval_every} is larger than steps={self.steps}")
 
 
+def _checked_match(match: str | None) -> str | None:
+    """A grid's or a config's --match, refused (ValueError naming it) unless params=N or state=N[,N...]."""
+    if match is not None:
+        parse_match_targets(match)
+    return match
+
+
 class ProblemGrid(BaseModel):
     """One problem's sequence lengths and budget."""
 
@@ -250,12 +257,7 @@ class ProblemGrid(BaseModel):
                                           "chosen round by round from the verdicts (rnnbench/horizon.py), from "
                                           "horizon.start; seq_lens is then not read")
 
-    @field_validator("match")
-    @classmethod
-    def _match_form(cls, match):
-        if match is not None:
-            parse_match_targets(match)
-        return match
+    _match_form = field_validator("match")(classmethod(lambda cls, match: _checked_match(match)))
 
     @model_validator(mode="after")
     def _search_defined(self):
@@ -393,12 +395,7 @@ class CompareConfig(BaseModel):
                                  + (f": use {flag}" if flag else ""))
         return resources
 
-    @field_validator("match")
-    @classmethod
-    def _match_form(cls, match):
-        if match is not None:
-            parse_match_targets(match)
-        return match
+    _match_form = field_validator("match")(classmethod(lambda cls, match: _checked_match(match)))
 
     def eval_lengths(self, seq_len: int, grid: ProblemGrid | None = None) -> list[int]:
         """The absolute evaluation lengths other than `seq_len` itself, ascending (the grid's where it has its own)."""
