@@ -379,10 +379,7 @@ def lr_sensitivity(problem: str, rows: list[dict], chosen: set[tuple], threshold
             pts = sorted((r for r in part if r["arch"] == arch and r["median"] is not None), key=lambda r: r["lr"])
             if not pts:
                 continue
-            err = [[r["median"] - (r["ci_low"] if r["ci_low"] is not None else r["median"]) for r in pts],
-                   [(r["ci_high"] if r["ci_high"] is not None else r["median"]) - r["median"] for r in pts]]
-            ax.errorbar([r["lr"] for r in pts], [r["median"] for r in pts], yerr=err, color=style.color,
-                        marker=style.marker, linestyle=style.linestyle, capsize=3, linewidth=1.4, markersize=5)
+            _median_line(ax, pts, "lr", style)
             for r in pts:
                 if (r["arch"], r["seq_len"], r["lr"]) in chosen:
                     ax.plot([r["lr"]], [r["median"]], marker="o", markersize=13, markerfacecolor="none",
@@ -527,10 +524,7 @@ def metric_vs_state(problem: str, rows: list[dict], thresholds: dict[int, float 
                          key=lambda r: r["state_size"])
             if not pts:
                 continue
-            err = [[r["median"] - (r["ci_low"] if r["ci_low"] is not None else r["median"]) for r in pts],
-                   [(r["ci_high"] if r["ci_high"] is not None else r["median"]) - r["median"] for r in pts]]
-            ax.errorbar([r["state_size"] for r in pts], [r["median"] for r in pts], yerr=err, color=style.color,
-                        marker=style.marker, linestyle=style.linestyle, capsize=3, linewidth=1.4, markersize=5)
+            _median_line(ax, pts, "state_size", style)
         ax.axhline(part[0]["baseline"], **BASELINE_STYLE)
         if thresholds.get(t) is not None:
             ax.axhline(thresholds[t], **THRESHOLD_STYLE)
@@ -546,6 +540,14 @@ def metric_vs_state(problem: str, rows: list[dict], thresholds: dict[int, float 
     fig.suptitle(f"{problem}: what each state size holds", fontsize=FONT + 1)
     _legend(fig, archs, _references(thresholds.values()))
     return fig
+
+
+def _median_line(ax, pts: list[dict], x: str, style: ArchStyle) -> None:
+    """One arch's medians against `x`, each with its interval over seeds (a bound that is missing: none drawn)."""
+    err = [[r["median"] - (r["ci_low"] if r["ci_low"] is not None else r["median"]) for r in pts],
+           [(r["ci_high"] if r["ci_high"] is not None else r["median"]) - r["median"] for r in pts]]
+    ax.errorbar([r[x] for r in pts], [r["median"] for r in pts], yerr=err, color=style.color, marker=style.marker,
+                linestyle=style.linestyle, capsize=3, linewidth=1.4, markersize=5)
 
 
 def _frontier_line(ax, points: list[tuple[float, float]], higher_is_better: bool) -> None:
